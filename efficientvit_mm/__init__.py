@@ -1,0 +1,12 @@
+"""EfficientViT (CVPR 2023, cascaded group attention) for OpenMMLab 2.0.
+
+``import efficientvit_mm`` registers every module in mmengine's root
+registries, so ``type='EfficientViT'`` builds from mmdet, mmseg and
+mmpretrain configs alike, and applies the compatibility fixes the pinned
+stack needs (see :mod:`efficientvit_mm.compat`).
+"""
+from . import compat  # noqa: F401  (must run before any checkpoint is read)
+from . import models  # noqa: F401
+from .version import __version__
+
+__all__ = ['__version__']

@@ -1,0 +1,49 @@
+"""Compatibility fixes for the pinned stack, applied once on import.
+
+Each fix is a small named function, called below and tested in
+``tests/test_compat.py``.
+
+* :func:`allow_mmengine_checkpoints` -- torch >= 2.6 makes
+  ``torch.load(weights_only=True)`` the default. mmengine 0.10.7 saves its
+  ``message_hub`` (``HistoryBuffer`` objects holding numpy arrays) and numpy
+  scalars in every checkpoint and reads them back with a plain
+  ``torch.load``, so ``--resume`` and ``load_from`` fail. Instead of turning
+  the safety check off (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), the few types
+  mmengine writes are added to torch's allow-list of safe globals: loading
+  stays weights-only and a pickle that runs code is still refused.
+"""
+import numpy as np
+import torch
+
+__all__ = ['allow_mmengine_checkpoints', 'MMENGINE_CHECKPOINT_GLOBALS']
+
+
+def _numpy_globals() -> list:
+    """numpy objects that plain numpy arrays and scalars pickle to."""
+    multiarray = np.core.multiarray  # numpy < 2 (pinned)
+    dtypes = [
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+        np.uint32, np.uint64, np.float16, np.float32, np.float64
+    ]
+    return [
+        np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
+        *[type(np.dtype(t)) for t in dtypes]
+    ]
+
+
+def _mmengine_globals() -> list:
+    from mmengine.logging import HistoryBuffer
+    return [HistoryBuffer]
+
+
+MMENGINE_CHECKPOINT_GLOBALS = _numpy_globals() + _mmengine_globals()
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let weights-only ``torch.load`` read mmengine 0.10.7 checkpoints."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is not None:  # torch < 2.4 has no weights-only default to fix
+        add(MMENGINE_CHECKPOINT_GLOBALS)
+
+
+allow_mmengine_checkpoints()

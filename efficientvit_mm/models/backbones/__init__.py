@@ -1,0 +1,7 @@
+from .efficientvit import (EfficientViT, EfficientViTBlock,
+                           EfficientViTDownsample, EfficientViTStage)
+
+__all__ = [
+    'EfficientViT', 'EfficientViTBlock', 'EfficientViTDownsample',
+    'EfficientViTStage'
+]

@@ -1,0 +1,11 @@
+from .attention import (CascadedGroupAttention, relative_offset_index,
+                        window_partition, window_reverse)
+from .conv_norm import ConvNorm, NormLinear, fold_bn_into_conv
+from .ffn import ConvFFN, DWConvFFN
+from .patch_merging import PatchMerging, SqueezeExcite
+
+__all__ = [
+    'CascadedGroupAttention', 'relative_offset_index', 'window_partition',
+    'window_reverse', 'ConvNorm', 'NormLinear', 'fold_bn_into_conv',
+    'ConvFFN', 'DWConvFFN', 'PatchMerging', 'SqueezeExcite'
+]

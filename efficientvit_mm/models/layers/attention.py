@@ -1,0 +1,184 @@
+"""Cascaded group attention over local windows (EfficientViT, CVPR 2023)."""
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .conv_norm import ConvNorm
+
+
+def relative_offset_index(height: int, width: int, window_size: int,
+                          device=None) -> torch.Tensor:
+    """Index of every (query, key) pair of an ``height x width`` grid into a
+    ``window_size x window_size`` table of absolute offsets.
+
+    Offset (dy, dx) lives at ``dy * window_size + dx``: the order the released
+    checkpoints use, so a grid smaller than the window reads a sub-grid of the
+    window's table. Returns a (H*W, H*W) long tensor.
+    """
+    ys = torch.arange(height, device=device).repeat_interleave(width)
+    xs = torch.arange(width, device=device).repeat(height)
+    dy = (ys[:, None] - ys[None, :]).abs()
+    dx = (xs[:, None] - xs[None, :]).abs()
+    return dy * window_size + dx
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
+    """(N, C, H, W) with H, W multiples of the window -> (N*nH*nW, C, w, w)."""
+    n, c, h, w = x.shape
+    x = x.view(n, c, h // window_size, window_size, w // window_size,
+               window_size)
+    return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, window_size,
+                                               window_size)
+
+
+def window_reverse(windows: torch.Tensor, batch: int, height: int,
+                   width: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: -> (N, C, H, W)."""
+    _, c, ws, _ = windows.shape
+    x = windows.view(batch, height // ws, width // ws, c, ws, ws)
+    return x.permute(0, 3, 1, 4, 2, 5).reshape(batch, c, height, width)
+
+
+class CascadedGroupAttention(nn.Module):
+    """Cascaded group attention with LeViT-style biases, over local windows.
+
+    The channels are split into ``num_heads`` groups. Head ``i`` projects
+    ``split_i + out_{i-1}`` (its own split plus the previous head's output) to
+    Q and K of ``key_dim`` channels and V of ``C / num_heads`` channels; Q gets
+    a depthwise conv of ``kernels[i]``. Each head adds a learned bias indexed
+    by the absolute (dy, dx) offset inside a ``window_size`` window. The
+    concatenated head outputs go through ReLU and a 1x1 ConvNorm.
+
+    Maps larger than the window are zero-padded to a multiple of it, attended
+    per window and cropped back. A map that fits in one window (H, W <= w) is
+    attended whole with the sub-grid of biases of its own offsets.
+
+    With ``cascade=False`` every head sees all channels and no previous head:
+    plain multi-head attention (MHSA), for the paper's head-similarity study.
+
+    Shape: (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 key_dim: int,
+                 num_heads: int,
+                 window_size: int = 7,
+                 kernels: Sequence[int] = (5, 5, 5, 5),
+                 cascade: bool = True,
+                 norm_cfg: dict = dict(type='BN'),
+                 deploy: bool = False):
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by '
+                             f'num_heads ({num_heads})')
+        if len(kernels) < num_heads:
+            raise ValueError(f'need one Q kernel per head: got kernels='
+                             f'{list(kernels)} for {num_heads} heads')
+        self.embed_dims = embed_dims
+        self.key_dim = key_dim
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.window_size = window_size
+        self.cascade = cascade
+        self.scale = key_dim**-0.5
+
+        in_dims = self.head_dims if cascade else embed_dims
+        self.qkvs = nn.ModuleList(
+            ConvNorm(in_dims, 2 * key_dim + self.head_dims,
+                     norm_cfg=norm_cfg, deploy=deploy)
+            for _ in range(num_heads))
+        self.dws = nn.ModuleList(
+            ConvNorm(key_dim, key_dim, k, 1, k // 2, groups=key_dim,
+                     norm_cfg=norm_cfg, deploy=deploy)
+            for k in kernels[:num_heads])
+        self.proj = ConvNorm(embed_dims, embed_dims, bn_weight_init=0.,
+                             norm_cfg=norm_cfg, deploy=deploy)
+        self.attention_biases = nn.Parameter(
+            torch.zeros(num_heads, window_size * window_size))
+        # (H, W, device) -> offset index; (H, W) -> (stamp, gathered biases).
+        self._index_cache: Dict[tuple, torch.Tensor] = {}
+        self._bias_cache: Dict[Tuple[int, int], tuple] = {}
+
+    # ------------------------------------------------------------------ biases
+    def _offset_index(self, height: int, width: int,
+                      device: torch.device) -> torch.Tensor:
+        key = (height, width, device)
+        index = self._index_cache.get(key)
+        if index is None:
+            index = relative_offset_index(height, width, self.window_size,
+                                          device)
+            self._index_cache[key] = index
+        return index
+
+    def attention_bias(self, height: int, width: int) -> torch.Tensor:
+        """Biases of an ``height x width`` map: (num_heads, H*W, H*W).
+
+        Outside training (and when no gradient is wanted) the gathered table
+        is cached. The cache entry is keyed on the parameter's device, dtype,
+        storage and version counter, so ``.to()``, ``load_state_dict`` and
+        optimiser steps can never leave a stale table behind.
+        """
+        biases = self.attention_biases
+        index = self._offset_index(height, width, biases.device)
+        if (self.training or torch.jit.is_tracing()
+                or torch.compiler.is_compiling()
+                or (torch.is_grad_enabled() and biases.requires_grad)):
+            return biases[:, index]
+        stamp = (biases.device, biases.dtype, biases.data_ptr(),
+                 biases._version)
+        cached = self._bias_cache.get((height, width))
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, biases.detach()[:, index])
+            self._bias_cache[(height, width)] = cached
+        return cached[1]
+
+    def train(self, mode: bool = True):
+        self._bias_cache.clear()
+        return super().train(mode)
+
+    # ----------------------------------------------------------------- forward
+    def head_outputs(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Per-head outputs of one window batch: list of (N, C/h, H, W)."""
+        n, _, h, w = x.shape
+        bias = self.attention_bias(h, w)
+        splits = x.chunk(self.num_heads, dim=1)
+        outs = []
+        for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
+            if not self.cascade:
+                feat = x
+            elif i == 0:
+                feat = splits[0]
+            else:
+                feat = splits[i] + outs[-1]
+            q, k, v = qkv(feat).split(
+                [self.key_dim, self.key_dim, self.head_dims], dim=1)
+            q = dw(q).flatten(2)  # (N, kd, L)
+            attn = (q.transpose(1, 2) @ k.flatten(2)) * self.scale + bias[i]
+            attn = attn.softmax(dim=-1)  # (N, L, L)
+            out = v.flatten(2) @ attn.transpose(1, 2)  # (N, C/h, L)
+            outs.append(out.view(n, self.head_dims, h, w))
+        return outs
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention over the whole of ``x`` (one window per sample)."""
+        return self.proj(F.relu(torch.cat(self.head_outputs(x), dim=1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        ws = self.window_size
+        if h <= ws and w <= ws:
+            return self.attend(x)
+        pad_b = (ws - h % ws) % ws
+        pad_r = (ws - w % ws) % ws
+        x = F.pad(x, (0, pad_r, 0, pad_b))
+        windows = self.attend(window_partition(x, ws))
+        x = window_reverse(windows, n, h + pad_b, w + pad_r)
+        return x[:, :, :h, :w]
+
+    def extra_repr(self) -> str:
+        return (f'embed_dims={self.embed_dims}, key_dim={self.key_dim}, '
+                f'num_heads={self.num_heads}, window_size={self.window_size}, '
+                f'cascade={self.cascade}')
