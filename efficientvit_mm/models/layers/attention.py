@@ -167,6 +167,8 @@ class CascadedGroupAttention(nn.Module):
         return self.proj(F.relu(torch.cat(self.head_outputs(x), dim=1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return self._forward_tokens(x)
         n, _, h, w = x.shape
         ws = self.window_size
         if h <= ws and w <= ws:
@@ -177,6 +179,70 @@ class CascadedGroupAttention(nn.Module):
         windows = self.attend(window_partition(x, ws))
         x = window_reverse(windows, n, h + pad_b, w + pad_r)
         return x[:, :, :h, :w]
+
+    # ------------------------------------------------- fused inference path
+    @property
+    def fused(self) -> bool:
+        """True once every ConvNorm is folded (``switch_to_deploy``)."""
+        return self.proj.fused and all(m.fused for m in self.qkvs) and all(
+            m.fused for m in self.dws)
+
+    def _forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Same maths as the NCHW path, in (windows, tokens, C) layout.
+
+        The 1x1 ConvNorms become ``F.linear`` on token rows, the bias add is
+        fused into ``baddbmm`` and windows are cut from an NHWC view, so a
+        channels_last input needs no layout conversion. Used once the
+        BatchNorms are folded, since BN cannot act on token rows in training.
+        """
+        n, c, h, w = x.shape
+        ws = self.window_size
+        tokens = x.permute(0, 2, 3, 1)  # (N, H, W, C): free for channels_last
+        whole = h <= ws and w <= ws
+        if whole:
+            win_h, win_w = h, w
+            tokens = tokens.reshape(n, h * w, c)
+        else:
+            win_h = win_w = ws
+            pad_b = (ws - h % ws) % ws
+            pad_r = (ws - w % ws) % ws
+            tokens = F.pad(tokens, (0, 0, 0, pad_r, 0, pad_b))
+            n_h, n_w = (h + pad_b) // ws, (w + pad_r) // ws
+            tokens = tokens.view(n, n_h, ws, n_w, ws, c).transpose(2, 3)
+            tokens = tokens.reshape(n * n_h * n_w, ws * ws, c)
+        bias = self.attention_bias(win_h, win_w)
+        batch, length = tokens.shape[:2]
+
+        def as_map(t: torch.Tensor) -> torch.Tensor:
+            # (B', L, C') tokens -> channels_last (B', C', h, w) for oneDNN.
+            t = t.reshape(batch, win_h, win_w, t.shape[-1]).permute(0, 3, 1, 2)
+            return t.contiguous(memory_format=torch.channels_last)
+
+        def as_tokens(t: torch.Tensor) -> torch.Tensor:
+            return t.permute(0, 2, 3, 1).reshape(batch, length, t.shape[1])
+
+        splits = tokens.split(self.head_dims, dim=2)
+        outs = []
+        for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
+            if not self.cascade:
+                feat = tokens
+            elif i == 0:
+                feat = splits[0]
+            else:
+                feat = splits[i] + outs[-1]
+            q, k, v = as_tokens(qkv.conv(as_map(feat))).split(
+                [self.key_dim, self.key_dim, self.head_dims], dim=2)
+            q = as_tokens(dw.conv(as_map(q)))
+            attn = torch.baddbmm(bias[i], q, k.transpose(1, 2),
+                                 alpha=self.scale).softmax(dim=-1)
+            outs.append(torch.bmm(attn, v))  # (B', L, C/h)
+        out = as_tokens(self.proj.conv(as_map(torch.cat(outs, dim=2).relu_())))
+        if whole:
+            out = out.view(n, h, w, c)
+        else:
+            out = out.view(n, n_h, n_w, ws, ws, c).transpose(2, 3).reshape(
+                n, n_h * ws, n_w * ws, c)[:, :h, :w]
+        return out.permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, key_dim={self.key_dim}, '

@@ -1,0 +1,42 @@
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, 'tests', 'data')
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import efficientvit_mm  # noqa: E402,F401  (registers modules, applies compat)
+
+
+def load_reference(name: str) -> dict:
+    """A reference file from tests/data with weights cast to fp32."""
+    ref = torch.load(os.path.join(DATA, name), weights_only=True)
+    for key in ('model', 'state_dict'):
+        if key in ref:
+            ref[key] = {
+                k: v.float() if v.is_floating_point() else v
+                for k, v in ref[key].items()
+            }
+    return ref
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def tmp_ckpt(tmp_path):
+    """Save a checkpoint dict to a temp file and return its path."""
+
+    def save(obj, name='ckpt.pth'):
+        path = str(tmp_path / name)
+        torch.save(obj, path)
+        return path
+
+    return save
