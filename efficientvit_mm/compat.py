@@ -11,7 +11,13 @@ Each fix is a small named function, called below and tested in
   the safety check off (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), the few types
   mmengine writes are added to torch's allow-list of safe globals: loading
   stays weights-only and a pickle that runs code is still refused.
+  ``HistoryBuffer`` also pickles its statistics methods as
+  ``getattr(HistoryBuffer, 'mean')`` (pickle protocol 2). Allowing the real
+  ``getattr`` would open the door to arbitrary code, so a stand-in that only
+  resolves those methods is registered under the name ``builtins.getattr``.
 """
+import pickle
+
 import numpy as np
 import torch
 
@@ -31,9 +37,22 @@ def _numpy_globals() -> list:
     ]
 
 
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_getattr(owner, name: str):
+    """``getattr`` restricted to HistoryBuffer's built-in statistics."""
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'weights-only load refuses getattr({owner!r}, {name!r}): only '
+        f'HistoryBuffer statistics methods are resolved')
+
+
 def _mmengine_globals() -> list:
     from mmengine.logging import HistoryBuffer
-    return [HistoryBuffer]
+    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')]
 
 
 MMENGINE_CHECKPOINT_GLOBALS = _numpy_globals() + _mmengine_globals()
