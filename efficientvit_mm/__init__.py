@@ -6,7 +6,7 @@ mmpretrain configs alike, and applies the compatibility fixes the pinned
 stack needs (see :mod:`efficientvit_mm.compat`).
 """
 from . import compat  # noqa: F401  (must run before any checkpoint is read)
-from . import models  # noqa: F401
+from . import engine, models  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

@@ -3,6 +3,10 @@
 Each fix is a small named function, called below and tested in
 ``tests/test_compat.py``.
 
+* :func:`silence_pkg_resources_warning` -- mmengine and mmcv import
+  ``pkg_resources`` (hence the setuptools<81 pin), and setuptools 80 warns on
+  every import; the warning is about setuptools' future, not about anything
+  a user can act on, and it buries real messages.
 * :func:`allow_mmengine_checkpoints` -- torch >= 2.6 makes
   ``torch.load(weights_only=True)`` the default. mmengine 0.10.7 saves its
   ``message_hub`` (``HistoryBuffer`` objects holding numpy arrays) and numpy
@@ -17,11 +21,15 @@ Each fix is a small named function, called below and tested in
   resolves those methods is registered under the name ``builtins.getattr``.
 """
 import pickle
+import warnings
 
 import numpy as np
 import torch
 
-__all__ = ['allow_mmengine_checkpoints', 'MMENGINE_CHECKPOINT_GLOBALS']
+__all__ = [
+    'allow_mmengine_checkpoints', 'silence_pkg_resources_warning',
+    'MMENGINE_CHECKPOINT_GLOBALS'
+]
 
 
 def _numpy_globals() -> list:
@@ -65,4 +73,10 @@ def allow_mmengine_checkpoints() -> None:
         add(MMENGINE_CHECKPOINT_GLOBALS)
 
 
+def silence_pkg_resources_warning() -> None:
+    warnings.filterwarnings(
+        'ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+
+silence_pkg_resources_warning()
 allow_mmengine_checkpoints()

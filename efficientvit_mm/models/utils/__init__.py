@@ -1,3 +1,4 @@
+from .deploy import switch_to_deploy
 from .checkpoint import (CheckpointMismatchError, detect_layout,
                          extract_state_dict, load_backbone_checkpoint,
                          load_checkpoint_file, match_state_dict,
@@ -7,5 +8,5 @@ from .checkpoint import (CheckpointMismatchError, detect_layout,
 __all__ = [
     'CheckpointMismatchError', 'detect_layout', 'extract_state_dict',
     'load_backbone_checkpoint', 'load_checkpoint_file', 'match_state_dict',
-    'resize_attention_bias', 'select_prefix', 'split_efficientvit_state_dict'
+    'resize_attention_bias', 'select_prefix', 'split_efficientvit_state_dict', 'switch_to_deploy'
 ]
