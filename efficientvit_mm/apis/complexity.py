@@ -15,7 +15,7 @@ DEFAULT_SHAPES = {
 }
 
 
-def _data_samples(task: str, shape: Sequence[int]):
+def data_samples(task: str, shape: Sequence[int]):
     """One data sample with the meta information test-mode forwards read."""
     h, w = shape
     meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
@@ -32,7 +32,7 @@ def _data_samples(task: str, shape: Sequence[int]):
     return [sample]
 
 
-class _TensorForward(nn.Module):
+class TensorForward(nn.Module):
     """``model(x, samples, mode='tensor')`` as a plain module for tracing."""
 
     def __init__(self, model: nn.Module, samples):
@@ -53,7 +53,7 @@ def count_complexity(cfg: Config,
     task = task_of(cfg)
     shape = tuple(shape or DEFAULT_SHAPES[task])
     model = build_model(cfg).eval()
-    wrapped = _TensorForward(model, _data_samples(task, shape))
+    wrapped = TensorForward(model, data_samples(task, shape))
     x = torch.randn(1, 3, *shape)
     with torch.no_grad():
         analyzer = FlopAnalyzer(wrapped, (x, ))

@@ -206,7 +206,9 @@ class CascadedGroupAttention(nn.Module):
             win_h = win_w = ws
             pad_b = (ws - h % ws) % ws
             pad_r = (ws - w % ws) % ws
-            tokens = F.pad(tokens, (0, 0, 0, pad_r, 0, pad_b))
+            if pad_b or pad_r or torch.jit.is_tracing():
+                # (traced graphs keep the pad: its size depends on H, W)
+                tokens = F.pad(tokens, (0, 0, 0, pad_r, 0, pad_b))
             n_h, n_w = (h + pad_b) // ws, (w + pad_r) // ws
             tokens = tokens.view(n, n_h, ws, n_w, ws, c).transpose(2, 3)
             tokens = tokens.reshape(n * n_h * n_w, ws * ws, c)
