@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from conftest import randomise as _randomise
 from efficientvit_mm.models import EfficientViT
 from efficientvit_mm.models.layers import (CascadedGroupAttention,
                                            relative_offset_index)
@@ -20,21 +21,6 @@ ARCH_CHANNELS = {
     'm4': [128, 256, 384],
     'm5': [192, 288, 384],
 }
-
-
-def _randomise(model: nn.Module) -> nn.Module:
-    """Non-trivial BN statistics and biases, so tests see real arithmetic."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * .1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * .1)
-        if isinstance(m, CascadedGroupAttention):
-            m.attention_biases.data.copy_(
-                torch.randn(m.attention_biases.shape, generator=g))
-    return model
 
 
 def _stage_size(size: int, stage: int) -> int:
