@@ -1,0 +1,11 @@
+# RetinaNet with an EfficientViT-M3 backbone on COCO: the M4 recipe with
+# the M3 backbone (official ImageNet release: checkpoints/efficientvit_m3.pth,
+# https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m3.pth).
+_base_ = ['./retinanet_efficientvit_m4_coco.py']
+
+model = dict(
+    backbone=dict(
+        arch='m3',
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/efficientvit_m3.pth')),
+    neck=dict(in_channels=[128, 240, 320]))

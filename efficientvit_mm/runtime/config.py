@@ -1,0 +1,123 @@
+"""Loading configs the way ``tools/`` need them."""
+import os.path as osp
+import warnings
+from typing import Iterator, List, Optional, Tuple
+
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+EVALUATORS = ('val_evaluator', 'test_evaluator')
+
+
+def quiet_import_warnings() -> None:
+    """Silence the start-up warnings of the pinned stack that say nothing
+    to a user (setuptools' ``pkg_resources`` deprecation, raised by
+    mmengine on import and again for every inherited config)."""
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+
+
+def dataset_cfgs(loader_cfg) -> Iterator[Tuple[str, dict]]:
+    """Every dataset config inside a dataloader config, wrappers included
+    (``RepeatDataset.dataset``, ``ConcatDataset.datasets``...), as
+    ``(path, cfg)`` pairs."""
+
+    def walk(cfg, path):
+        if not isinstance(cfg, dict):
+            return
+        yield path, cfg
+        if isinstance(cfg.get('dataset'), dict):
+            yield from walk(cfg['dataset'], path + '.dataset')
+        for i, sub in enumerate(cfg.get('datasets') or []):
+            yield from walk(sub, f'{path}.datasets.{i}')
+
+    if isinstance(loader_cfg, dict) and isinstance(
+            loader_cfg.get('dataset'), dict):
+        yield from walk(loader_cfg['dataset'], 'dataset')
+
+
+def _evaluator_cfgs(cfg) -> List[dict]:
+    out = []
+    for key in EVALUATORS:
+        ev = cfg.get(key)
+        if isinstance(ev, dict):
+            ev = ev.get('metrics', ev) if ev.get('type') == 'Evaluator' \
+                else ev
+        for item in (ev if isinstance(ev, (list, tuple)) else [ev]):
+            if isinstance(item, dict):
+                out.append(item)
+    return out
+
+
+def _is_remote(path: str) -> bool:
+    return '://' in path
+
+
+def _rebase(path: str, old: str, new: str) -> Optional[str]:
+    """``path`` moved from under ``old`` to under ``new``, or None."""
+    old_n = osp.normpath(old)
+    path_n = osp.normpath(path)
+    if path_n == old_n:
+        return new
+    if path_n.startswith(old_n.rstrip('/') + '/'):
+        return osp.join(new, osp.relpath(path_n, old_n))
+    return None
+
+
+def apply_data_root(cfg, new_root: str, old_root: Optional[str]) -> int:
+    """Point every dataset and evaluator of ``cfg`` that used ``old_root``
+    at ``new_root``.
+
+    mmengine resolves ``data_root`` while it parses a config, so a
+    ``--cfg-options data_root=...`` alone changes nothing but the top-level
+    key. This rewrites the dataset ``data_root`` of every dataloader and the
+    files under it that evaluators name (``ann_file`` of ``CocoMetric``...).
+    Returns the number of places changed.
+    """
+    changed = 0
+    for loader_key in DATALOADERS:
+        for _, ds in dataset_cfgs(cfg.get(loader_key)):
+            root = ds.get('data_root')
+            if root is None:
+                continue
+            if old_root is None or _rebase(root, old_root, new_root):
+                ds['data_root'] = new_root if old_root is None else _rebase(
+                    root, old_root, new_root)
+                changed += 1
+    if old_root is not None:
+        for ev in _evaluator_cfgs(cfg):
+            for key in ('ann_file', 'outfile_prefix'):
+                value = ev.get(key)
+                if isinstance(value, str) and not _is_remote(value):
+                    moved = _rebase(value, old_root, new_root)
+                    if moved is not None:
+                        ev[key] = moved
+                        changed += 1
+    cfg['data_root'] = new_root
+    return changed
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None):
+    """``Config.fromfile`` + ``--cfg-options``, with ``data_root`` applied
+    to every dataloader and evaluator (see :func:`apply_data_root`), and the
+    scope's modules registered (``init_default_scope``)."""
+    from mmengine.config import Config
+
+    from .preflight import PreflightError
+    if not osp.isfile(path):
+        raise PreflightError(f'config file {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    options = dict(cfg_options or {})
+    new_root = options.pop('data_root', None)
+    if options:
+        cfg.merge_from_dict(options)
+    if new_root is not None:
+        if not isinstance(new_root, str) or not new_root:
+            raise PreflightError(
+                f'--cfg-options data_root must be a folder path, got '
+                f'{new_root!r}')
+        old_root = cfg.get('data_root')
+        if apply_data_root(cfg, new_root, old_root) == 0:
+            raise PreflightError(
+                f'--cfg-options data_root={new_root} changed nothing: no '
+                f'dataset of {osp.basename(path)} uses data_root '
+                f'{old_root!r}. Set the dataset fields instead, e.g. '
+                f'train_dataloader.dataset.data_root={new_root}')
+    return cfg

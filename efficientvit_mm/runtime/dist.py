@@ -1,0 +1,72 @@
+"""Multi-process training without GPUs.
+
+mmengine 0.10.7 always calls ``torch.cuda.set_device`` when it starts a
+distributed job and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``;
+both fail on a CPU-only machine. :func:`init_cpu_distributed` starts the
+process group itself with the gloo backend (mmengine then sees an
+initialised group and leaves it alone) and makes DDP wrap a CPU model.
+On machines with GPUs it does nothing: the config's backend (NCCL) is used.
+"""
+import os
+import subprocess
+from typing import Tuple
+
+import torch
+
+
+def _slurm_env() -> Tuple[int, int, int]:
+    rank = int(os.environ['SLURM_PROCID'])
+    world = int(os.environ['SLURM_NTASKS'])
+    local = int(os.environ.get('SLURM_LOCALID', 0))
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        first = subprocess.getoutput(
+            f'scontrol show hostname {nodes} | head -n1').strip()
+        os.environ['MASTER_ADDR'] = first or '127.0.0.1'
+    os.environ.setdefault('MASTER_PORT', '29500')
+    return rank, world, local
+
+
+def _mpi_env() -> Tuple[int, int, int]:
+    rank = int(os.environ['OMPI_COMM_WORLD_RANK'])
+    world = int(os.environ['OMPI_COMM_WORLD_SIZE'])
+    local = int(os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', 0))
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    return rank, world, local
+
+
+def init_cpu_distributed(cfg, launcher: str) -> bool:
+    """Start a gloo process group for ``launcher`` if there is no GPU.
+
+    Returns True when it did (the job then runs on CPUs), False when there
+    is nothing to do (single process, or GPUs present).
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    import torch.distributed as dist
+    if launcher == 'pytorch':
+        rank = int(os.environ['RANK'])
+        world = int(os.environ['WORLD_SIZE'])
+        local = int(os.environ.get('LOCAL_RANK', 0))
+    elif launcher == 'slurm':
+        rank, world, local = _slurm_env()
+    elif launcher == 'mpi':
+        rank, world, local = _mpi_env()
+    else:
+        raise ValueError(f'unknown launcher {launcher!r}')
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(local))
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', rank=rank, world_size=world)
+
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if 'DistributedDataParallel' in str(wrapper.get('type', '')):
+        # DDP of a CPU module takes no device ids
+        wrapper['device_ids'] = None
+    cfg['model_wrapper_cfg'] = wrapper
+    return True

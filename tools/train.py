@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Train a model from an OpenMMLab 2.0 config.
+
+Serves detection (mmdet), segmentation (mmseg) and classification
+(mmpretrain) configs alike: the config's ``default_scope`` picks the
+toolbox. Flags and behaviour are those of mmdet's ``tools/train.py``.
+
+    python tools/train.py configs/retinanet_efficientvit_m4_coco.py
+    tools/dist_train.sh configs/retinanet_efficientvit_m4_coco.py 8
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:  # run from a checkout without `pip install -e`
+    sys.path.insert(0, ROOT)
+
+from efficientvit_mm.runtime.config import quiet_import_warnings  # noqa: E402
+
+quiet_import_warnings()
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(
+        prog='tools/train.py',
+        description='Train a detector, segmentor or classifier')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp', action='store_true', default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the learning rate by the real total batch size '
+        '(auto_scale_lr.base_batch_size in the config)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or, without a path, from '
+        'the latest checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, xxx=yyy (lists: key="[a,b]"). '
+        'data_root=PATH moves every dataset and evaluator file under the '
+        'new root')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args):
+    from mmengine.registry import init_default_scope
+
+    from efficientvit_mm.runtime import (PreflightError, load_config,
+                                         preflight_train)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    # register every module of the config's toolbox (mmdet, mmseg, ...)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        optim_wrapper = cfg.get('optim_wrapper')
+        if not optim_wrapper:
+            raise PreflightError('--amp needs an optim_wrapper in the config')
+        optim_wrapper['type'] = 'AmpOptimWrapper'
+        optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr')
+        if not scale or 'base_batch_size' not in scale:
+            raise PreflightError(
+                '--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N) '
+                'in the config (N = the total batch size its lr is for)')
+        scale['enable'] = True
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    preflight_train(cfg, args.config)
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import efficientvit_mm  # noqa: F401  (modules and compat fixes)
+    from efficientvit_mm.models.utils import CheckpointMismatchError
+    from efficientvit_mm.runtime import PreflightError, init_cpu_distributed
+    try:
+        cfg = build_cfg(args)
+        init_cpu_distributed(cfg, args.launcher)
+        from mmengine.registry import RUNNERS
+        from mmengine.runner import Runner
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+        runner.train()
+    except (PreflightError, CheckpointMismatchError) as err:
+        print(f'tools/train.py: error: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
