@@ -59,7 +59,7 @@ optim_wrapper = dict(
         bias_decay_mult=0.0,
         flat_decay_mult=0.0,
         custom_keys={'attention_biases': dict(decay_mult=0.0)}),
-    clip_grad=dict(_delete_=True, type='agc', clip_factor=0.02))
+    clip_grad=dict(type='agc', clip_factor=0.02))
 
 param_scheduler = [
     dict(

@@ -65,6 +65,16 @@ def test_agc_clips_each_unit_relative_to_its_weight_norm():
     assert frac.item() == pytest.approx(0.5)
 
 
+def test_agc_is_unit_wise_for_conv_weights():
+    w = nn.Parameter(torch.ones(2, 3, 3, 3))  # unit norms sqrt(27)
+    w.grad = torch.ones(2, 3, 3, 3)
+    w.grad[1] *= 1e-3
+    adaptive_clip_grad_([w], clip_factor=0.1)
+    limit = 0.1 * 27**0.5
+    assert w.grad[0].norm().item() == pytest.approx(limit, rel=1e-5)
+    assert torch.equal(w.grad[1], torch.full((3, 3, 3), 1e-3))
+
+
 def test_agc_uses_eps_for_zero_initialised_weights():
     b = nn.Parameter(torch.zeros(3))
     b.grad = torch.ones(3)

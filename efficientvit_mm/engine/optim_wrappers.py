@@ -19,8 +19,9 @@ from mmengine.registry import OPTIM_WRAPPERS
 def _unitwise_norm(x: torch.Tensor) -> torch.Tensor:
     """L2 norm per output unit (dim 0); whole-tensor norm for 0/1-d tensors."""
     if x.dim() <= 1:
-        return x.norm()
-    return x.norm(dim=tuple(range(1, x.dim())), keepdim=True)
+        return torch.linalg.vector_norm(x)
+    return torch.linalg.vector_norm(x, dim=tuple(range(1, x.dim())),
+                                    keepdim=True)
 
 
 @torch.no_grad()
