@@ -6,6 +6,7 @@ after a warm-up, so one slow run (a page fault, another process) does not
 move the figure.
 """
 import copy
+import os
 import statistics
 import time
 from contextlib import nullcontext
@@ -15,6 +16,9 @@ import torch
 import torch.nn as nn
 
 from ..models.utils import switch_to_deploy
+
+# kineto (torch.profiler) prints start/stop lines to stderr unless told not to
+os.environ.setdefault('KINETO_LOG_LEVEL', '5')
 
 MODES = ('eager', 'deploy', 'compile', 'cudagraph')
 
