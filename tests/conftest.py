@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -22,6 +23,24 @@ def load_reference(name: str) -> dict:
                 for k, v in ref[key].items()
             }
     return ref
+
+
+def run_tool(args, cwd=ROOT, timeout=600, env=None, check=True):
+    """Run ``python <args>`` (a script under tools/ and its arguments) in a
+    fresh process, as a user would, and return the CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env.setdefault('OMP_NUM_THREADS', '2')
+    full_env['PYTHONWARNINGS'] = 'ignore'
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable] + list(args), cwd=cwd,
+                          env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{" ".join(args)} failed ({proc.returncode}):\n'
+            f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return proc
 
 
 def randomise(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
