@@ -42,7 +42,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--show-dir',
         help='save images with predictions drawn on them; a relative path '
-        'is placed under work_dir/<timestamp>/')
+        'is placed under work_dir/<timestamp>/ (segmentation: under '
+        'work_dir/, drawings in <dir>/vis_data/vis_image/)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -78,9 +79,14 @@ def enable_visualization(cfg, args) -> None:
         hook['draw'] = True
         if args.show_dir:
             if scope == 'mmseg':
-                cfg.visualizer['save_dir'] = args.show_dir
+                # mmseg's hook has no output folder of its own: the
+                # visualizer's backends save the drawings
+                cfg.visualizer['save_dir'] = osp.join(cfg.work_dir,
+                                                      args.show_dir)
             else:
                 hook['test_out_dir'] = args.show_dir
+    if scope == 'mmseg':
+        hook['interval'] = 1  # mmseg draws every 50th image by default
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time

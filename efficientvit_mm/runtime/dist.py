@@ -5,6 +5,7 @@ distributed job and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``;
 both fail on a CPU-only machine. :func:`init_cpu_distributed` starts the
 process group itself with the gloo backend (mmengine then sees an
 initialised group and leaves it alone) and makes DDP wrap a CPU model.
+It also builds SyncBN layers as plain BN (SyncBN runs on GPUs only).
 On machines with GPUs it does nothing: the config's backend (NCCL) is used.
 """
 import os
@@ -36,6 +37,25 @@ def _mpi_env() -> Tuple[int, int, int]:
     return rank, world, local
 
 
+SYNC_NORMS = ('SyncBN', 'MMSyncBN')
+
+
+def sync_bn_to_bn(node) -> int:
+    """Turn every SyncBN norm config inside ``node`` into plain BN, in
+    place; returns how many it changed."""
+    changed = 0
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_NORMS:
+            node['type'] = 'BN'
+            changed += 1
+        for value in node.values():
+            changed += sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed += sync_bn_to_bn(value)
+    return changed
+
+
 def init_cpu_distributed(cfg, launcher: str) -> bool:
     """Start a gloo process group for ``launcher`` if there is no GPU.
 
@@ -59,6 +79,12 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
                       LOCAL_RANK=str(local))
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', rank=rank, world_size=world)
+
+    # SyncBN needs GPUs; on CPUs each process normalises its own batch
+    if sync_bn_to_bn(cfg.get('model')) and rank == 0:
+        from mmengine.logging import print_log
+        print_log('no GPU: the SyncBN layers of the model are built as '
+                  'plain BN (statistics per process)', logger='current')
 
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'

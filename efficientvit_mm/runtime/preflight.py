@@ -22,9 +22,9 @@ _NO_DATA_HINTS = {
     'mmdet': ('No dataset at hand? The shapes demo generates a synthetic COCO '
               'set and trains on it on the CPU:\n'
               '  .venv/bin/python tools/shapes_demo.py'),
-    'mmseg': ('No dataset at hand? Generate a synthetic ADE-style set with\n'
-              '  python -m efficientvit_mm.datasets.shapes ade '
-              'data/shapes_ade'),
+    'mmseg': ('No dataset at hand? The segmentation demo generates a '
+              'synthetic ADE-style set and trains on it on the CPU:\n'
+              '  .venv/bin/python tools/seg_shapes_demo.py'),
     'mmpretrain': ('No dataset at hand? Generate a synthetic classification '
                    'set with\n  python -m efficientvit_mm.datasets.shapes '
                    'crops data/shapes_crops'),
