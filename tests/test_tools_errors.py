@@ -152,3 +152,19 @@ def test_plot_curves(tmp_path):
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert plot.main([str(tmp_path / 'run'), '--keys', 'nope', '--out',
                       out]) == 1
+
+
+def test_amp_and_launcher_misuse_are_explained(tmp_path, fake_coco, capsys,
+                                               monkeypatch):
+    import torch
+    train = load_tool('train')
+    opts = ['--cfg-options', f'data_root={fake_coco}',
+            'model.backbone.init_cfg=None']
+    if not torch.cuda.is_available():
+        assert train.main([M4, '--amp'] + opts) == 1
+        assert '--amp needs a GPU' in capsys.readouterr().err
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    assert train.main([M4, '--launcher', 'pytorch'] + opts) == 1
+    err = capsys.readouterr().err
+    assert 'needs RANK' in err and 'tools/dist_train.sh' in err

@@ -112,6 +112,8 @@ def build_cfg(args):
     from mmengine.registry import init_default_scope
 
     from efficientvit_mm.runtime import load_config, preflight_test
+    from efficientvit_mm.runtime.launch import check_launcher
+    check_launcher(args.launcher)
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     init_default_scope(cfg.get('default_scope', 'mmengine'))

@@ -60,6 +60,8 @@ def build_cfg(args):
 
     from efficientvit_mm.runtime import (PreflightError, load_config,
                                          preflight_train)
+    from efficientvit_mm.runtime.launch import check_amp, check_launcher
+    check_launcher(args.launcher)
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     # register every module of the config's toolbox (mmdet, mmseg, ...)
@@ -72,6 +74,7 @@ def build_cfg(args):
                                 osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
+        check_amp()
         optim_wrapper = cfg.get('optim_wrapper')
         if not optim_wrapper:
             raise PreflightError('--amp needs an optim_wrapper in the config')

@@ -1,0 +1,315 @@
+"""Training-step time and peak memory: RetinaNet-EfficientViT-M4 against
+mmdet's RetinaNet-R18, in one run, same input size, batch and machine.
+
+    # CPU (default): 2 images of 512x512
+    .venv/bin/python benchmarks/det_train_step.py
+    # GPU, the issue's setting: batch 16 at 800x1216, fp32 then AMP
+    python benchmarks/det_train_step.py --device cuda --batch-size 16 \\
+        --shape 800 1216
+    python benchmarks/det_train_step.py --device cuda --batch-size 16 \\
+        --shape 800 1216 --amp
+    # gradient checkpointing of the backbone (with_cp) at 1333x800
+    .venv/bin/python benchmarks/det_train_step.py --with-cp-figure
+
+A step is one Runner iteration: ``model.train_step`` (data preprocessor,
+forward, losses, backward) plus the optimizer step of each config's own
+optim wrapper (AdamW for EfficientViT, SGD for R18; ``AmpOptimWrapper``
+with ``--amp``). Both models see the same images and boxes and are timed in
+turn, after warm-up; the median step is reported. Weights are random (no
+download): speed and memory do not depend on them.
+
+Peak memory is what the step allocates at its high point: on CUDA
+``torch.cuda.max_memory_allocated`` (model and optimizer state included),
+on the CPU the high point of the allocation timeline recorded by
+``torch.profiler`` (``profile_memory=True``) over one step, on top of what
+was allocated before it (model, optimizer state).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from efficientvit_mm.runtime.config import quiet_import_warnings  # noqa: E402
+
+quiet_import_warnings()
+
+MODELS = {
+    'RetinaNet EfficientViT-M4':
+    osp.join(ROOT, 'configs', 'retinanet_efficientvit_m4_coco.py'),
+    'RetinaNet R18 (mmdet)': 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='benchmarks/det_train_step.py',
+        description='RetinaNet-EfficientViT-M4 vs RetinaNet-R18 train steps')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (AmpOptimWrapper)')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='images per step (default: 2 on CPU, 16 on '
+                        'CUDA)')
+    parser.add_argument('--shape', type=int, nargs=2, default=None,
+                        metavar=('H', 'W'),
+                        help='input size (default: 512 512 on CPU, 800 1216 '
+                        'on CUDA)')
+    parser.add_argument('--warmup', type=int, default=None,
+                        help='untimed steps per model (default 1 CPU, 5 '
+                        'CUDA)')
+    parser.add_argument('--repeats', type=int, default=None,
+                        help='timed steps per model (default 3 CPU, 20 '
+                        'CUDA)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (default: torch decides)')
+    parser.add_argument('--boxes', type=int, default=8,
+                        help='ground-truth boxes per image')
+    parser.add_argument(
+        '--with-cp-figure', action='store_true',
+        help='instead: peak memory of RetinaNet-M4 at 1333x800 without and '
+        'with with_cp=True (batch 2 unless --batch-size)')
+    parser.add_argument('--json', action='store_true',
+                        help='print the figures as JSON too')
+    args = parser.parse_args(argv)
+    cuda = args.device == 'cuda'
+    if args.batch_size is None:
+        args.batch_size = 16 if cuda and not args.with_cp_figure else 2
+    if args.shape is None:
+        args.shape = [800, 1333] if args.with_cp_figure else (
+            [800, 1216] if cuda else [512, 512])
+    if args.warmup is None:
+        args.warmup = 5 if cuda else 1
+    if args.repeats is None:
+        args.repeats = 20 if cuda else (1 if args.with_cp_figure else 3)
+    if args.batch_size < 2 or min(args.shape) < 64 or args.repeats < 1:
+        parser.error('needs --batch-size >= 2 (BatchNorm in training mode), '
+                     '--shape >= 64, --repeats >= 1')
+    if cuda:
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--device cuda: no CUDA device is visible')
+    return args
+
+
+def build(config: str, device: str, amp: bool, **backbone):
+    """Model and optim wrapper of ``config``: random weights, no
+    pretrained checkpoint."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import init_default_scope
+
+    import efficientvit_mm  # noqa: F401
+    if '::' in config:  # a config of an installed toolbox
+        from mmengine.hub import get_config
+        cfg = get_config(config)
+    else:
+        cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.backbone.update(backbone)
+    model = ROOT_MODELS.build(cfg.model)
+    model.init_weights()
+    model.to(device).train()
+    optim_cfg = cfg.optim_wrapper.copy()
+    if amp:
+        optim_cfg['type'] = 'AmpOptimWrapper'
+        optim_cfg['loss_scale'] = 'dynamic'
+    return model, build_optim_wrapper(model, optim_cfg)
+
+
+def make_batch(batch_size, shape, boxes, seed=0):
+    """Images (uint8, as a dataloader gives them) and random boxes."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(seed)
+    h, w = shape
+    inputs, samples = [], []
+    for _ in range(batch_size):
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
+                                    generator=gen))
+        xy = torch.rand(boxes, 2, generator=gen) * torch.tensor([w, h]) * 0.8
+        wh = (torch.rand(boxes, 2, generator=gen) * 0.3 + 0.05) * \
+            torch.tensor([w, h])
+        gt = InstanceData(
+            bboxes=torch.cat([xy, (xy + wh).minimum(torch.tensor([w, h]))],
+                             1),
+            labels=torch.randint(0, 80, (boxes, ), generator=gen))
+        sample = DetDataSample(gt_instances=gt)
+        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
+                                 scale_factor=(1., 1.), pad_shape=(h, w),
+                                 batch_input_shape=(h, w)))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def sync(device):
+    import torch
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def cpu_step_peak(step) -> float:
+    """Peak bytes allocated while ``step()`` runs, above the level before
+    it: the CPU allocator's records (``[memory]`` events, +size on
+    allocation, -size on free) in time order, summed, maximum taken."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True,
+                 record_shapes=False) as prof:
+        step()
+    records = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == '[memory]' and e.device_type() == DeviceType.CPU)
+    if not records:
+        raise RuntimeError('the profiler recorded no CPU allocations')
+    level = peak = 0
+    for _, delta in records:
+        level += delta
+        peak = max(peak, level)
+    return float(peak)
+
+
+def measure(name, config, args, batch, **backbone):
+    import torch
+    model, optim = build(config, args.device, args.amp, **backbone)
+    for _ in range(args.warmup):
+        model.train_step(batch, optim)
+    sync(args.device)
+    times = []
+    if args.device == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        model.train_step(batch, optim)
+        sync(args.device)
+        times.append(time.perf_counter() - start)
+    if args.device == 'cuda':
+        peak = float(torch.cuda.max_memory_allocated())
+        peak_kind = 'max_memory_allocated'
+    else:
+        peak = cpu_step_peak(lambda: model.train_step(batch, optim))
+        peak_kind = 'step peak above model+optimizer'
+    params = sum(p.numel() for p in model.parameters())
+    del model, optim
+    if args.device == 'cuda':
+        torch.cuda.empty_cache()
+    return dict(model=name, step_s=statistics.median(times),
+                step_s_min=min(times), peak_mem_gib=peak / 2**30,
+                peak_kind=peak_kind, params_m=params / 1e6)
+
+
+def measure_backbone(name, config, args, **backbone):
+    """Peak memory of forward + backward of the backbone alone (the part
+    ``with_cp`` checkpoints), on a float batch of the benchmark's size."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS as ROOT_MODELS
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.backbone.update(backbone)
+    model = ROOT_MODELS.build(cfg.model.backbone).to(args.device).train()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch_size, 3, *args.shape, generator=gen).to(
+        args.device)
+
+    def step():
+        outs = model(x)
+        sum(o.float().mean() for o in outs).backward()
+
+    step()  # warm-up: gradients allocated once
+    sync(args.device)
+    if args.device == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        sync(args.device)
+        peak = float(torch.cuda.max_memory_allocated() - base)
+    else:
+        peak = cpu_step_peak(step)
+    start = time.perf_counter()
+    step()
+    sync(args.device)
+    elapsed = time.perf_counter() - start
+    params = sum(p.numel() for p in model.parameters())
+    return dict(model=name, step_s=elapsed, step_s_min=elapsed,
+                peak_mem_gib=peak / 2**30, peak_kind='fwd+bwd above weights',
+                params_m=params / 1e6)
+
+
+def table(rows, title):
+    lines = [title,
+             f'{"model":38s} {"step (s)":>9s} {"min (s)":>8s} '
+             f'{"peak mem (GiB)":>15s} {"params (M)":>10s}']
+    for r in rows:
+        lines.append(f'{r["model"]:38s} {r["step_s"]:9.3f} '
+                     f'{r["step_s_min"]:8.3f} {r["peak_mem_gib"]:15.2f} '
+                     f'{r["params_m"]:10.1f}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+    # the optimizer builders log every parameter group: keep the table alone
+    MMLogger.get_instance('det_train_step', log_level='WARNING')
+    init_default_scope('mmdet')
+    batch = make_batch(args.batch_size, args.shape, args.boxes)
+    setting = (f'{args.device}{" + AMP" if args.amp else ""}, batch '
+               f'{args.batch_size}, {args.shape[0]}x{args.shape[1]}, '
+               f'torch {torch.__version__}, '
+               + (torch.cuda.get_device_name() if args.device == 'cuda' else
+                  f'{torch.get_num_threads()} threads'))
+    if args.with_cp_figure:
+        config = MODELS['RetinaNet EfficientViT-M4']
+        rows = [
+            measure('RetinaNet-M4 with_cp=False', config, args, batch,
+                    with_cp=False),
+            measure('RetinaNet-M4 with_cp=True', config, args, batch,
+                    with_cp=True),
+        ]
+        rows += [
+            measure_backbone('EfficientViT-M4 alone, with_cp=False', config,
+                             args, with_cp=False),
+            measure_backbone('EfficientViT-M4 alone, with_cp=True', config,
+                             args, with_cp=True),
+        ]
+        saving = 1 - rows[1]['peak_mem_gib'] / rows[0]['peak_mem_gib']
+        saving_bb = 1 - rows[3]['peak_mem_gib'] / rows[2]['peak_mem_gib']
+        print(table(rows, f'with_cp: {setting}'))
+        print(f'peak memory saved by with_cp: {100 * saving:.1f}% of the '
+              f'detector step, {100 * saving_bb:.1f}% of the backbone\'s '
+              f'forward + backward')
+        result = dict(setting=setting, rows=rows, with_cp_saving=saving,
+                      with_cp_saving_backbone=saving_bb)
+    else:
+        rows = [measure(name, cfg, args, batch)
+                for name, cfg in MODELS.items()]
+        print(table(rows, f'train step: {setting}'))
+        m4, r18 = rows
+        print(f'M4 / R18: step time x{m4["step_s"] / r18["step_s"]:.2f}, '
+              f'peak memory x{m4["peak_mem_gib"] / r18["peak_mem_gib"]:.2f}')
+        result = dict(setting=setting, rows=rows)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONWARNINGS', 'ignore')
+    sys.exit(main())
