@@ -211,3 +211,53 @@ def test_check_against_model_lists_missing_and_unexpected():
         check_against_model(state, model)
     assert 'bbox_head.retina_cls.weight' in str(err.value)
     assert 'neck.fpn_convs.9.conv.weight' in str(err.value)
+
+
+def official_fpn_forward(sd, inputs, num_trans, extra_on_input):
+    """The forward of the official EfficientViTFPN (downstream/
+    efficientvit_fpn.py, norm-free, act-free), written with functional ops
+    on its state dict."""
+    def conv(name, x, **kw):
+        return F.conv2d(x, sd[f'neck.{name}.conv.weight'],
+                        sd[f'neck.{name}.conv.bias'], **kw)
+
+    laterals = [conv(f'lateral_convs.{i}', x) for i, x in enumerate(inputs)]
+    for i in range(len(laterals) - 1, 0, -1):
+        laterals[i - 1] = laterals[i - 1] + F.interpolate(
+            laterals[i], size=laterals[i - 1].shape[2:], mode='nearest')
+    extra_laterals, prev = [], laterals[0]
+    for j in range(num_trans):
+        prev = F.conv_transpose2d(prev,
+                                  sd[f'neck.extra_trans_convs.{j}.conv.weight'],
+                                  sd[f'neck.extra_trans_convs.{j}.conv.bias'],
+                                  stride=2)
+        extra_laterals.insert(0, prev)
+    outs = [conv(f'fpn_convs.{i}', x, padding=1)
+            for i, x in enumerate(laterals)]
+    if extra_on_input:
+        outs.append(conv(f'fpn_convs.{len(laterals)}', inputs[-1], stride=2,
+                         padding=1))
+    extra_outs = [conv(f'extra_fpn_convs.{j}', x, padding=1)
+                  for j, x in enumerate(extra_laterals)]
+    return extra_outs + outs
+
+
+@pytest.mark.parametrize('config,make,num_trans,on_input', [
+    ('retinanet_efficientvit_m4_coco.py', official_retinanet, 1, True),
+    ('mask_rcnn_efficientvit_m4_coco.py', official_mask_rcnn, 2, False),
+])
+def test_converted_neck_computes_the_official_fpn(config, make, num_trans,
+                                                   on_input):
+    official = make()
+    converted = convert_checkpoint(mmdet2_checkpoint(official))
+    model = build_detector(config)
+    model.load_state_dict(converted['state_dict'], strict=True)
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(1, c, h, w, generator=gen)
+              for c, (h, w) in zip(M4_CHANNELS, [(13, 19), (7, 10), (4, 5)])]
+    with torch.no_grad():
+        ours = model.neck(inputs)
+        theirs = official_fpn_forward(official, inputs, num_trans, on_input)
+    assert len(ours) == len(theirs) == 5
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
