@@ -328,3 +328,15 @@ def test_cascade_off_feeds_every_head_all_channels():
     assert attn.qkvs[0].conv.in_channels == 64
     with torch.no_grad():
         assert model(torch.randn(1, 3, 64, 64))[0].shape == (1, 64, 4, 4)
+
+
+def test_model_copied_under_inference_mode_still_runs():
+    """Parameters made inside inference_mode are inference tensors, which
+    have no version counter: the bias cache must not rely on one."""
+    model = _randomise(EfficientViT('m0')).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        twin = copy.deepcopy(model)
+        assert twin.stages[0].blocks[0].attn.attention_biases.is_inference()
+        for a, b in zip(model(x), twin(x)):
+            assert torch.equal(a, b)

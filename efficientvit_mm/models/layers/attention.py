@@ -124,8 +124,10 @@ class CascadedGroupAttention(nn.Module):
         biases = self.attention_biases
         index = self._offset_index(height, width, biases.device)
         if (self.training or torch.jit.is_tracing()
-                or torch.compiler.is_compiling()
+                or torch.compiler.is_compiling() or biases.is_inference()
                 or (torch.is_grad_enabled() and biases.requires_grad)):
+            # (inference tensors, e.g. a model copied under inference_mode,
+            # have no version counter to key a cache on)
             return biases[:, index]
         stamp = (biases.device, biases.dtype, biases.data_ptr(),
                  biases._version)
