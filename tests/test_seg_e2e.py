@@ -38,6 +38,7 @@ TINY = [
     'train_cfg.val_interval=100',
     'default_hooks.logger.interval=1',
     'default_hooks.checkpoint.interval=2',
+    'default_hooks.checkpoint.save_optimizer=False',
 ]
 NUM_VAL = 3
 
@@ -105,10 +106,13 @@ def test_fpn_train_then_test_with_show_dir(ade_root, fpn_checkpoint,
     ]))
     assert 0. <= miou_of(out) <= 100.
     assert 'per class results' in out
-    pngs = [f for _, _, files in os.walk(tmp_path) for f in files
-            if f.endswith('.png')]
-    # one drawing per validation image
+    # a relative --show-dir lands under the work dir: one drawing per
+    # validation image
+    vis = tmp_path / 'vis'
+    pngs = sorted(f for _, _, files in os.walk(vis) for f in files
+                  if f.endswith('.png'))
     assert len(pngs) == NUM_VAL, pngs
+    assert all(f'{i:06d}' in name for i, name in enumerate(pngs))
 
 
 @pytest.mark.slow
@@ -170,15 +174,19 @@ def test_single_image_inference_apis(ade_root, fpn_checkpoint):
     assert np.array_equal(out['predictions'], pred[0].numpy())
 
 
-def test_missing_ade20k_exits_with_instructions(tmp_path):
-    proc = run([PYTHON, osp.join(ROOT, 'tools', 'train.py'), FPN_M4],
-               cwd=str(tmp_path))
-    assert proc.returncode == 1
-    err = proc.stderr
-    assert 'Traceback' not in err
-    assert 'data/ade/ADEChallengeData2016/images/training/' in err
-    assert '--cfg-options data_root=' in err
-    assert 'tools/seg_shapes_demo.py' in err
+def test_missing_ade20k_exits_with_instructions(tmp_path, monkeypatch,
+                                               capsys):
+    monkeypatch.chdir(tmp_path)  # no data/ here
+    train = load_tool('train')
+    for config in (FPN_M4, UPERNET):
+        assert train.main([config]) == 1  # tools/train.py's exit status
+        err = capsys.readouterr().err
+        assert err.startswith('tools/train.py: error: the dataset is missing')
+        assert 'data/ade/ADEChallengeData2016/images/training/' in err
+        assert 'data/ade/ADEChallengeData2016/annotations/training/' in err
+        assert '--cfg-options data_root=' in err
+        assert 'tools/seg_shapes_demo.py' in err
+        assert 'Traceback' not in err
 
 
 def test_missing_checkpoint_exits_with_instructions(ade_root, tmp_path,
@@ -196,3 +204,32 @@ def test_missing_checkpoint_exits_with_instructions(ade_root, tmp_path,
         assert 'releases/download/v1.0/efficientvit_m4.pth' in err
         assert 'model.backbone.init_cfg=None' in err
         assert 'Traceback' not in err
+
+
+@pytest.mark.slow
+def test_seg_shapes_demo_runs_end_to_end(tmp_path):
+    """The demo command, cut to a few iterations on a few images: it writes
+    the ADE-style data, trains through tools/train.py, reports mIoU and
+    saves the PNG of predicted masks."""
+    import cv2
+    work, data = tmp_path / 'work', tmp_path / 'shapes'
+    out = check(run([
+        PYTHON, 'tools/seg_shapes_demo.py', '--work-dir', str(work),
+        '--data-root', str(data), '--num-vis', '2', '--cfg-options',
+        'shapes_data.splits.training=8', 'shapes_data.splits.validation=4',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'train_dataloader.batch_size=4', 'param_scheduler.0.end=1',
+        'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
+        'default_hooks.checkpoint.interval=2'
+    ]))
+    assert len(os.listdir(data / 'images' / 'training')) == 8
+    assert len(os.listdir(data / 'annotations' / 'validation')) == 4
+    assert 0. <= miou_of(out) <= 100.
+    summary = re.search(r'\[demo\] mIoU +(\d+\.\d+)', out)
+    assert summary and float(summary.group(1)) == pytest.approx(
+        miou_of(out), abs=0.01)
+    assert 'background' in out and 'IoU per class' in out
+    png = cv2.imread(str(work / 'predictions.png'))
+    # 2 rows of image | ground truth | prediction (128 px, shown at 2x)
+    assert png is not None and png.shape[0] > 2 * 2 * 128
+    assert png.shape[1] >= 3 * 2 * 128
