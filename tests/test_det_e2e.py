@@ -84,15 +84,12 @@ def tiny_config(tmp_path, data_root, kind='retinanet', epochs=1):
     return str(path)
 
 
-def test_metrics(work_dir):
+def read_metrics(work_dir):
     """Metrics of the newest test run in ``work_dir``."""
     logs = sorted(glob.glob(osp.join(work_dir, '2*', '2*.json')))
     assert logs, f'no metrics json under {work_dir}'
     with open(logs[-1]) as f:
         return json.loads(f.readlines()[-1])
-
-
-test_metrics.__test__ = False  # a helper, not a test
 
 
 @pytest.mark.parametrize('kind', ['retinanet', 'mask_rcnn'])
@@ -109,7 +106,7 @@ def test_train_then_test(kind, tmp_path, tiny_coco):
     show_dir = str(tmp_path / 'show')
     run_tool(['tools/test.py', config, ckpt, '--work-dir', work_dir,
               '--out', out, '--show-dir', show_dir])
-    metrics = test_metrics(work_dir)
+    metrics = read_metrics(work_dir)
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     assert 'coco/bbox_mAP_50' in metrics
     if kind == 'mask_rcnn':
