@@ -236,9 +236,9 @@ def test_norm_eval_keeps_running_stats():
 
 def test_with_cp_gives_the_same_gradients():
     plain = _randomise(EfficientViT('m0'))
-    ckpt = copy.deepcopy(plain)
-    for stage in ckpt.stages:
-        stage.with_cp = True
+    ckpt = EfficientViT('m0', with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    assert all(stage.with_cp for stage in ckpt.stages)
     x = torch.randn(2, 3, 96, 96)
     for model in (plain, ckpt):
         model.train()
@@ -246,7 +246,21 @@ def test_with_cp_gives_the_same_gradients():
     for (name, a), (_, b) in zip(plain.named_parameters(),
                                  ckpt.named_parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-5), name
-    assert EfficientViT('m0', with_cp=True).stages[0].with_cp
+
+
+def test_with_cp_recomputes_stem_and_blocks_in_backward():
+    """Checkpointed parts run their forward twice per training step."""
+    model = EfficientViT('m0', with_cp=True).train()
+    calls = []
+    model.patch_embed.register_forward_hook(lambda *a: calls.append('stem'))
+    model.stages[1].blocks[0].register_forward_hook(
+        lambda *a: calls.append('block'))
+    sum(f.sum() for f in model(torch.randn(2, 3, 64, 64))).backward()
+    assert calls.count('stem') == 2 and calls.count('block') == 2
+    calls.clear()
+    with torch.no_grad():  # nothing to recompute without gradients
+        model(torch.randn(2, 3, 64, 64))
+    assert calls == ['stem', 'block']
 
 
 def test_drop_path_is_stochastic_in_training_only():

@@ -150,7 +150,8 @@ class EfficientViT(BaseModule):
         frozen_stages: -1 freezes nothing, 0 the stem, k>=1 the stem and the
             first k stages. Frozen parts stay in eval mode.
         norm_eval: keep every BatchNorm in eval mode while training.
-        with_cp: gradient checkpointing per block (saves memory).
+        with_cp: gradient checkpointing of the stem and of every block
+            (recomputes them in backward to save activation memory).
         drop_path_rate: stochastic depth, increasing linearly over blocks.
         cascade: ``False`` turns the cascade off and feeds every head all
             channels (the paper's MHSA-style baseline); weights differ.
@@ -340,7 +341,12 @@ class EfficientViT(BaseModule):
                 f'EfficientViT expects an N x {self.in_channels} x H x W '
                 f'image tensor, got shape {tuple(x.shape)}; add a batch '
                 f'dimension with x[None] or convert the channels first')
-        x = self.patch_embed(x)
+        if self.with_cp and torch.is_grad_enabled() and any(
+                p.requires_grad for p in self.patch_embed.parameters()):
+            # the stem's full-resolution maps are the largest activations
+            x = cp.checkpoint(self.patch_embed, x, use_reentrant=False)
+        else:
+            x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
