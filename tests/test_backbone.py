@@ -249,11 +249,13 @@ def test_with_cp_gives_the_same_gradients():
 
 
 def test_with_cp_recomputes_stem_and_blocks_in_backward():
-    """Checkpointed parts run their forward twice per training step."""
+    """Checkpointed parts start their forward twice per training step
+    (pre-hooks: recomputation stops once the saved tensors are back)."""
     model = EfficientViT('m0', with_cp=True).train()
     calls = []
-    model.patch_embed.register_forward_hook(lambda *a: calls.append('stem'))
-    model.stages[1].blocks[0].register_forward_hook(
+    model.patch_embed.register_forward_pre_hook(
+        lambda *a: calls.append('stem'))
+    model.stages[1].blocks[0].register_forward_pre_hook(
         lambda *a: calls.append('block'))
     sum(f.sum() for f in model(torch.randn(2, 3, 64, 64))).backward()
     assert calls.count('stem') == 2 and calls.count('block') == 2
