@@ -128,13 +128,13 @@ def main(argv=None):
     print(f'CPU train step, batch {args.batch_size} x 3 x {args.shape[0]} x '
           f'{args.shape[1]}, {torch.get_num_threads()} threads, median of '
           f'{args.repeats} (torch {torch.__version__})')
-    print(f'{"model":34s} {"params":>8s} {"GFLOPs":>8s} {"s/step":>8s} '
+    print(f'{"model":34s} {"params":>8s} {"GFLOPs/img":>10s} {"s/step":>8s} '
           f'{"img/s":>7s}')
     for name, config in MODELS.items():
         cx = count_complexity(load(config), args.shape)
         sec = statistics.median(times[name])
         print(f'{name:34s} {cx["params"] / 1e6:7.1f}M '
-              f'{cx["flops"] / 1e9:8.1f} {sec:8.2f} '
+              f'{cx["flops"] / 1e9:10.1f} {sec:8.2f} '
               f'{args.batch_size / sec:7.2f}')
     first, second = (statistics.median(t) for t in times.values())
     print(f'EfficientViT-M4 step time = {first / second:.2f} x ResNet-50\'s')
