@@ -6,6 +6,7 @@ after a warm-up, so one slow run (a page fault, another process) does not
 move the figure.
 """
 import copy
+import math
 import os
 import statistics
 import time
@@ -129,12 +130,20 @@ class Timer:
         return statistics.median(self.seconds)
 
 
-def interleaved(timers: Dict[str, Timer], warmup: int, repeats: int) -> None:
+def interleaved(timers: Dict[str, Timer], warmup: int, repeats: int,
+                min_run_s: float = 0.5) -> None:
     """Warm every timer up, then time them in turn ``repeats`` times, so
-    slow phases of the machine hit all of them alike."""
+    slow phases of the machine hit all of them alike.
+
+    Each timed run lasts at least ``min_run_s`` (more iterations for fast
+    models): like the paper's back-to-back timing, a run is not dominated by
+    the caches the previous model left cold.
+    """
     for timer in timers.values():
         for _ in range(warmup):
             timer.run()
+        per_iter = min(timer.seconds)
+        timer.iters = max(timer.iters, math.ceil(min_run_s / per_iter))
         timer.seconds.clear()
     for _ in range(repeats):
         for timer in timers.values():

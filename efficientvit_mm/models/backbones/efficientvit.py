@@ -112,22 +112,32 @@ class EfficientViTStage(nn.Module):
         return x
 
 
-def _stem(in_channels: int, embed_dims: int, norm_cfg: dict,
-          deploy: bool) -> nn.Sequential:
+class EfficientViTStem(nn.Sequential):
     """Four 3x3 stride-2 ConvNorms (C/8, C/4, C/2, C) with ReLU between.
 
-    Shape: (N, 3, H, W) -> (N, C, ~H/16, ~W/16).
+    A Sequential, so its keys are those of the release (``patch_embed.0``,
+    ``.2``, ``.4``, ``.6``). Shape: (N, 3, H, W) -> (N, C, ~H/16, ~W/16).
     """
-    widths = [in_channels] + [embed_dims // 8, embed_dims // 4,
-                              embed_dims // 2, embed_dims]
-    layers = []
-    for i in range(4):
-        if i:
-            layers.append(nn.ReLU(inplace=True))
-        layers.append(
-            ConvNorm(widths[i], widths[i + 1], 3, 2, 1, norm_cfg=norm_cfg,
-                     deploy=deploy))
-    return nn.Sequential(*layers)
+
+    def __init__(self, in_channels: int, embed_dims: int, norm_cfg: dict,
+                 deploy: bool):
+        widths = [in_channels] + [embed_dims // 8, embed_dims // 4,
+                                  embed_dims // 2, embed_dims]
+        layers = []
+        for i in range(4):
+            if i:
+                layers.append(nn.ReLU(inplace=True))
+            layers.append(
+                ConvNorm(widths[i], widths[i + 1], 3, 2, 1, norm_cfg=norm_cfg,
+                         deploy=deploy))
+        super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self[0].fused and not self.training):
+            return super().forward(x)
+        for i in range(0, len(self), 2):  # deploy: the ReLUs fused
+            x = self[i].forward_fused(x, relu=i < len(self) - 1)
+        return x
 
 
 @MODELS.register_module()
@@ -213,8 +223,8 @@ class EfficientViT(BaseModule):
         self.cascade = cascade
         self.deploy = deploy
 
-        self.patch_embed = _stem(in_channels, self.embed_dims[0], norm_cfg,
-                                 deploy)
+        self.patch_embed = EfficientViTStem(in_channels, self.embed_dims[0],
+                                            norm_cfg, deploy)
         dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         self.stages = nn.ModuleList()
         in_dims = self.embed_dims[0]

@@ -192,10 +192,10 @@ class CascadedGroupAttention(nn.Module):
     def _forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Same maths as the NCHW path, in (windows, tokens, C) layout.
 
-        The 1x1 ConvNorms become ``F.linear`` on token rows, the bias add is
-        fused into ``baddbmm`` and windows are cut from an NHWC view, so a
-        channels_last input needs no layout conversion. Used once the
-        BatchNorms are folded, since BN cannot act on token rows in training.
+        Windows are cut from an NHWC view, so a channels_last input needs no
+        layout conversion; the folded convs run on channels_last maps of the
+        token rows (oneDNN on the CPU, with packed weights), and the bias add
+        is fused into ``baddbmm``. Used once the BatchNorms are folded.
         """
         n, c, h, w = x.shape
         ws = self.window_size
@@ -234,13 +234,14 @@ class CascadedGroupAttention(nn.Module):
                 feat = splits[0]
             else:
                 feat = splits[i] + outs[-1]
-            q, k, v = as_tokens(qkv.conv(as_map(feat))).split(
+            q, k, v = as_tokens(qkv.forward_fused(as_map(feat))).split(
                 [self.key_dim, self.key_dim, self.head_dims], dim=2)
-            q = as_tokens(dw.conv(as_map(q)))
+            q = as_tokens(dw.forward_fused(as_map(q)))
             attn = torch.baddbmm(bias[i], q, k.transpose(1, 2),
                                  alpha=self.scale).softmax(dim=-1)
             outs.append(torch.bmm(attn, v))  # (B', L, C/h)
-        out = as_tokens(self.proj.conv(as_map(torch.cat(outs, dim=2).relu_())))
+        out = as_tokens(
+            self.proj.forward_fused(as_map(torch.cat(outs, dim=2).relu_())))
         if whole:
             out = out.view(n, h, w, c)
         else:

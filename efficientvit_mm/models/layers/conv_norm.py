@@ -1,8 +1,12 @@
 """Conv/Linear + BatchNorm pairs that fold into one layer at deploy time."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from .onednn import PackedWeights, fused_conv
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
@@ -25,6 +29,8 @@ class ConvNorm(nn.Module):
     ``fuse()`` folds the norm into the conv in place: ``conv`` gains a bias and
     ``bn`` becomes ``nn.Identity``, so the state-dict keys of a fused model are
     ``conv.weight``/``conv.bias``. ``deploy=True`` builds that structure directly.
+    Once folded, ``forward_fused`` also takes the ReLU and/or residual add that
+    follow the layer (fused into one oneDNN call on the CPU at inference).
 
     Shape: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
     """
@@ -48,6 +54,7 @@ class ConvNorm(nn.Module):
             self.bn = build_norm_layer(norm_cfg, out_channels)[1]
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.constant_(self.bn.bias, 0.)
+        self.packed = PackedWeights()  # oneDNN weight layouts, not state
 
     @property
     def fused(self) -> bool:
@@ -55,6 +62,18 @@ class ConvNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
+
+    def forward_fused(self, x: torch.Tensor, relu: bool = False,
+                      residual: Optional[torch.Tensor] = None
+                      ) -> torch.Tensor:
+        """``relu?(self(x) + residual?)`` of a folded layer, in one call.
+
+        Inference helper for deploy models: the BatchNorm must be folded.
+        """
+        if not self.fused:
+            raise RuntimeError('forward_fused needs the BatchNorm folded: '
+                               'call fuse() (or switch_to_deploy()) first')
+        return fused_conv(self.conv, self.packed, x, relu, residual)
 
     @torch.no_grad()
     def fuse(self) -> None:

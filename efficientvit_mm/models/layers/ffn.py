@@ -52,5 +52,9 @@ class DWConvFFN(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dw.fused and not self.training:  # deploy: 3 fused calls
+            x = self.dw.forward_fused(x, residual=x)
+            hidden = self.ffn.pw1.forward_fused(x, relu=True)
+            return self.ffn.pw2.forward_fused(hidden, residual=x)
         x = x + self.drop_path(self.dw(x))
         return x + self.drop_path(self.ffn(x))

@@ -49,6 +49,10 @@ class PatchMerging(nn.Module):
                               deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv1.fused and not self.training:  # deploy: fused ReLUs
+            x = self.conv1.forward_fused(x, relu=True)
+            x = self.conv2.forward_fused(x, relu=True)
+            return self.conv3.forward_fused(self.se(x))
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
         return self.conv3(self.se(x))
