@@ -16,12 +16,12 @@
 #
 # Feature pyramid. EfficientViT's stages sit at strides 16, 32 and 64. The
 # EfficientViTFPN neck adds two 2x2 stride-2 transposed-conv levels below the
-# finest one (16 -> 8 -> 4) and returns 5 levels, strides 4, 8, 16, 32, 64.
-# FPNHead reads the four at strides 4-32 (in_index 0-3), the levels of the
-# classic Semantic FPN. The stride-64 stage is *used*, not pooled away: its
-# lateral joins the top-down path, so the stride-32...4 maps all carry its
-# context. Only the 3x3 output conv of the stride-64 level has no consumer,
-# hence `find_unused_parameters=True` for DistributedDataParallel.
+# finest one (16 -> 8 -> 4) and, with num_outs=4, returns the four levels
+# at strides 4, 8, 16, 32 that FPNHead reads (in_index 0-3), the levels of
+# the classic Semantic FPN. The stride-64 stage is *used*, not pooled away:
+# its lateral joins the top-down path, so the stride-32...4 maps all carry
+# its context; it only gets no output conv of its own, which no head would
+# read.
 #
 # BatchNorm. The head's norm_cfg is SyncBN, for multi-GPU runs. In one
 # process mmengine's Runner turns every SyncBN into plain BN by itself; for
@@ -66,7 +66,7 @@ model = dict(
         out_channels=256,
         start_level=0,
         num_extra_trans_convs=2,
-        num_outs=5),
+        num_outs=4),
     decode_head=dict(
         in_channels=[256, 256, 256, 256],
         in_index=[0, 1, 2, 3],
@@ -74,8 +74,6 @@ model = dict(
         channels=128,
         num_classes=150,
         norm_cfg=norm_cfg))
-# the stride-64 output conv of the neck feeds nothing (see above)
-find_unused_parameters = True
 
 # 4 GPUs x 8 images = 32 images per iteration
 train_dataloader = dict(batch_size=8, num_workers=4)

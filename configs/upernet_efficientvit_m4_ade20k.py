@@ -22,8 +22,8 @@
 # at stride 16 after the top-down sum, where Swin's aux head also sits
 # (stage 3, stride 16). The head widths are UperNet's usual ones (512 in
 # UPerHead, 256 in the FCN head), so results compare with mmseg's other
-# UperNet models. The neck's stride-64 output conv feeds no head, hence
-# `find_unused_parameters=True`.
+# UperNet models. The neck outputs only these four levels (num_outs=4): the
+# stride-64 stage feeds the top-down path but gets no output conv of its own.
 #
 # BatchNorm as in fpn_efficientvit_m4_ade20k.py: SyncBN heads on GPUs, plain
 # BN in one process or on CPUs (switched by mmengine and tools/train.py);
@@ -60,7 +60,7 @@ model = dict(
         out_channels=256,
         start_level=0,
         num_extra_trans_convs=2,
-        num_outs=5),
+        num_outs=4),
     decode_head=dict(
         in_channels=[256, 256, 256, 256],
         in_index=[0, 1, 2, 3],
@@ -74,7 +74,6 @@ model = dict(
         channels=256,
         num_classes=150,
         norm_cfg=norm_cfg))
-find_unused_parameters = True
 
 # 8 GPUs x 2 images = 16 images per iteration
 train_dataloader = dict(batch_size=2, num_workers=4)

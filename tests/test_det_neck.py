@@ -87,3 +87,26 @@ def test_neck_key_names_match_the_official_neck():
     }
     # the extra conv reads the backbone's last map ('on_input')
     assert model.state_dict()['neck.fpn_convs.3.conv.weight'].shape[1] == 384
+
+
+def test_fewer_outputs_drop_the_coarsest_levels_but_keep_their_context():
+    """num_outs below backbone + transposed levels: the coarsest backbone
+    levels get no output conv, yet still change the finer outputs."""
+    from efficientvit_mm.models import EfficientViTFPN
+    neck = EfficientViTFPN([64, 128, 192], 32, num_outs=4,
+                           num_extra_trans_convs=2).eval()
+    assert len(neck.fpn_convs) == 2
+    feats = [torch.randn(1, c, 8 // 2**i, 12 // 2**i)
+             for i, c in enumerate([64, 128, 192])]
+    with torch.no_grad():
+        outs = neck(feats)
+        moved = neck(feats[:2] + [feats[2] + 1])
+    assert [tuple(o.shape[2:]) for o in outs] == [(32, 48), (16, 24), (8, 12),
+                                                  (4, 6)]
+    assert all(not torch.allclose(a, b) for a, b in zip(outs, moved))
+    with pytest.raises(ValueError, match='raise num_outs to at least 5'):
+        EfficientViTFPN([64, 128, 192], 32, num_outs=4,
+                        num_extra_trans_convs=2, add_extra_convs='on_input')
+    with pytest.raises(ValueError, match='at least one backbone level'):
+        EfficientViTFPN([64, 128, 192], 32, num_outs=2,
+                        num_extra_trans_convs=2)

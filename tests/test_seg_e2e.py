@@ -135,8 +135,8 @@ def test_upernet_train_then_test(ade_root, tmp_path):
 
 @pytest.mark.slow
 def test_dist_train_on_cpu_processes(ade_root, tmp_path):
-    """tools/dist_train.sh with 2 CPU processes: gloo, DDP with the unused
-    stride-64 output conv, SyncBN heads built as BN."""
+    """tools/dist_train.sh with 2 CPU processes: gloo, DDP, SyncBN heads
+    built as BN."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]

@@ -29,7 +29,12 @@ class EfficientViTFPN(BaseModule):
     Args:
         in_channels: channels of each backbone output.
         out_channels: channels of every output level.
-        num_outs: number of output levels, transposed levels included.
+        num_outs: number of output levels, transposed levels included. With
+            fewer outputs than backbone plus transposed levels, the coarsest
+            backbone levels are not output (no output conv is built for
+            them), though their laterals still feed the top-down path: with
+            2 transposed levels, ``num_outs=4`` gives strides 4 to 32 for
+            Semantic FPN or UperNet while the stride-64 stage adds context.
         start_level / end_level: backbone levels used (end exclusive, -1 =
             all), as in mmdet's FPN.
         add_extra_convs: False, or the source of the extra coarse levels:
@@ -80,12 +85,16 @@ class EfficientViTFPN(BaseModule):
                              f'{self.backbone_end_level}), got {start_level}')
         self.start_level = start_level
         num_levels = self.backbone_end_level - start_level
-        self.num_extra_levels = num_outs - num_levels - num_extra_trans_convs
-        if num_extra_trans_convs < 0 or self.num_extra_levels < 0:
+        # backbone levels that get an output, and extra coarse levels
+        self.num_level_outs = min(num_levels,
+                                  num_outs - num_extra_trans_convs)
+        self.num_extra_levels = max(
+            0, num_outs - num_levels - num_extra_trans_convs)
+        if num_extra_trans_convs < 0 or self.num_level_outs < 1:
             raise ValueError(
-                f'num_outs ({num_outs}) must cover the {num_levels} backbone '
-                f'levels and the {num_extra_trans_convs} transposed-conv '
-                f'levels')
+                f'num_outs ({num_outs}) must exceed num_extra_trans_convs '
+                f'({num_extra_trans_convs}): at least one backbone level '
+                f'is output')
 
         if add_extra_convs is True:
             add_extra_convs = 'on_input'
@@ -94,6 +103,11 @@ class EfficientViTFPN(BaseModule):
             raise ValueError(
                 f"add_extra_convs must be False, True, 'on_input', "
                 f"'on_lateral' or 'on_output', got {add_extra_convs!r}")
+        if add_extra_convs and self.num_level_outs < num_levels:
+            raise ValueError(
+                f'add_extra_convs builds levels above the coarsest output, '
+                f'but num_outs ({num_outs}) drops backbone levels: raise '
+                f'num_outs to at least {num_levels + num_extra_trans_convs}')
         self.add_extra_convs = add_extra_convs
 
         lateral_norm = None if no_norm_on_lateral else norm_cfg
@@ -104,10 +118,11 @@ class EfficientViTFPN(BaseModule):
                 ConvModule(in_channels[i], out_channels, 1,
                            conv_cfg=conv_cfg, norm_cfg=lateral_norm,
                            act_cfg=act_cfg, inplace=False))
-            self.fpn_convs.append(
-                ConvModule(out_channels, out_channels, 3, padding=1,
-                           conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                           act_cfg=act_cfg, inplace=False))
+            if i - start_level < self.num_level_outs:
+                self.fpn_convs.append(
+                    ConvModule(out_channels, out_channels, 3, padding=1,
+                               conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                               act_cfg=act_cfg, inplace=False))
         if add_extra_convs:
             for i in range(self.num_extra_levels):
                 channels = (in_channels[self.backbone_end_level - 1]
@@ -157,7 +172,9 @@ class EfficientViTFPN(BaseModule):
             fine.insert(0, prev)
         fine_outs = [conv(x) for conv, x in zip(self.extra_fpn_convs, fine)]
 
-        outs = [self.fpn_convs[i](x) for i, x in enumerate(laterals)]
+        outs = [
+            self.fpn_convs[i](laterals[i]) for i in range(self.num_level_outs)
+        ]
         if self.num_extra_levels:
             if not self.add_extra_convs:
                 for _ in range(self.num_extra_levels):
