@@ -28,9 +28,7 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 import sys
-import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
@@ -98,33 +96,6 @@ def parse_args(argv=None):
     return args
 
 
-def build(config: str, device: str, amp: bool, **backbone):
-    """Model and optim wrapper of ``config``: random weights, no
-    pretrained checkpoint."""
-    from mmengine.config import Config
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import MODELS as ROOT_MODELS
-    from mmengine.registry import init_default_scope
-
-    import efficientvit_mm  # noqa: F401
-    if '::' in config:  # a config of an installed toolbox
-        from mmengine.hub import get_config
-        cfg = get_config(config)
-    else:
-        cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    cfg.model.backbone.init_cfg = None
-    cfg.model.backbone.update(backbone)
-    model = ROOT_MODELS.build(cfg.model)
-    model.init_weights()
-    model.to(device).train()
-    optim_cfg = cfg.optim_wrapper.copy()
-    if amp:
-        optim_cfg['type'] = 'AmpOptimWrapper'
-        optim_cfg['loss_scale'] = 'dynamic'
-    return model, build_optim_wrapper(model, optim_cfg)
-
-
 def make_batch(batch_size, shape, boxes, seed=0):
     """Images (uint8, as a dataloader gives them) and random boxes."""
     import torch
@@ -151,72 +122,33 @@ def make_batch(batch_size, shape, boxes, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def sync(device):
-    import torch
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
-def cpu_step_peak(step) -> float:
-    """Peak bytes allocated while ``step()`` runs, above the level before
-    it: the CPU allocator's records (``[memory]`` events, +size on
-    allocation, -size on free) in time order, summed, maximum taken."""
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True,
-                 record_shapes=False) as prof:
-        step()
-    records = sorted(
-        (e.start_ns(), e.nbytes())
-        for e in prof.profiler.kineto_results.events()
-        if e.name() == '[memory]' and e.device_type() == DeviceType.CPU)
-    if not records:
-        raise RuntimeError('the profiler recorded no CPU allocations')
-    level = peak = 0
-    for _, delta in records:
-        level += delta
-        peak = max(peak, level)
-    return float(peak)
-
-
 def measure(name, config, args, batch, **backbone):
-    import torch
-    model, optim = build(config, args.device, args.amp, **backbone)
-    for _ in range(args.warmup):
-        model.train_step(batch, optim)
-    sync(args.device)
-    times = []
-    if args.device == 'cuda':
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        model.train_step(batch, optim)
-        sync(args.device)
-        times.append(time.perf_counter() - start)
-    if args.device == 'cuda':
-        peak = float(torch.cuda.max_memory_allocated())
-        peak_kind = 'max_memory_allocated'
-    else:
-        peak = cpu_step_peak(lambda: model.train_step(batch, optim))
-        peak_kind = 'step peak above model+optimizer'
-    params = sum(p.numel() for p in model.parameters())
+    """Step time and step peak memory of the detector of ``config``."""
+    from efficientvit_mm.apis.measure import time_interleaved
+    from efficientvit_mm.apis.train_step import (build_for_training,
+                                                 train_step_figures)
+    model, optim = build_for_training(config, args.device, args.amp,
+                                      backbone)
+    times = time_interleaved({name: lambda: model.train_step(batch, optim)},
+                             args.warmup, args.repeats, args.device)[name]
+    figures = train_step_figures(model, optim, batch, times, args.device)
     del model, optim
     if args.device == 'cuda':
+        import torch
         torch.cuda.empty_cache()
-    return dict(model=name, step_s=statistics.median(times),
-                step_s_min=min(times), peak_mem_gib=peak / 2**30,
-                peak_kind=peak_kind, params_m=params / 1e6)
+    return dict(model=name, peak_kind='step peak above model+optimizer',
+                **figures)
 
 
 def measure_backbone(name, config, args, **backbone):
     """Peak memory of forward + backward of the backbone alone (the part
     ``with_cp`` checkpoints), on a float batch of the benchmark's size."""
     import torch
-    from mmengine.config import Config
     from mmengine.registry import MODELS as ROOT_MODELS
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
+
+    from efficientvit_mm.apis.measure import peak_memory, time_interleaved
+    from efficientvit_mm.apis.train_step import load_any_config
+    cfg = load_any_config(config)
     cfg.model.backbone.update(backbone)
     model = ROOT_MODELS.build(cfg.model.backbone).to(args.device).train()
     gen = torch.Generator().manual_seed(0)
@@ -227,23 +159,10 @@ def measure_backbone(name, config, args, **backbone):
         outs = model(x)
         sum(o.float().mean() for o in outs).backward()
 
-    step()  # warm-up: gradients allocated once
-    sync(args.device)
-    if args.device == 'cuda':
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        sync(args.device)
-        peak = float(torch.cuda.max_memory_allocated() - base)
-    else:
-        peak = cpu_step_peak(step)
-    start = time.perf_counter()
-    step()
-    sync(args.device)
-    elapsed = time.perf_counter() - start
+    times = time_interleaved({name: step}, 1, 1, args.device)[name]
+    peak = peak_memory(step, args.device)
     params = sum(p.numel() for p in model.parameters())
-    return dict(model=name, step_s=elapsed, step_s_min=elapsed,
+    return dict(model=name, step_s=times[0], step_s_min=times[0],
                 peak_mem_gib=peak / 2**30, peak_kind='fwd+bwd above weights',
                 params_m=params / 1e6)
 

@@ -18,7 +18,6 @@ import os
 import os.path as osp
 import statistics
 import sys
-import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
@@ -55,31 +54,6 @@ def parse_args(argv=None):
     return args
 
 
-def load(config: str):
-    """A config file, or ``mmseg::...`` from the installed mmseg, without
-    pretrained weights."""
-    from mmengine.config import Config
-    from mmengine.hub import get_config
-    cfg = get_config(config) if '::' in config else Config.fromfile(config)
-    cfg.model.pretrained = None
-    cfg.model.backbone.init_cfg = None
-    return cfg
-
-
-def build(config: str):
-    """Model and optim wrapper of ``config``, random weights, CPU, BN."""
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import MODELS as ROOT_MODELS
-    from mmengine.registry import init_default_scope
-    cfg = load(config)
-    init_default_scope(cfg.default_scope)
-    model = revert_sync_batchnorm(ROOT_MODELS.build(cfg.model))
-    model.init_weights()
-    model.train()
-    return model, build_optim_wrapper(model, cfg.optim_wrapper)
-
-
 def make_batch(batch_size: int, shape, num_classes: int = 150, seed: int = 0):
     """What the dataloader hands the model: uint8 images, label maps."""
     import torch
@@ -105,25 +79,17 @@ def main(argv=None):
 
     import efficientvit_mm  # noqa: F401
     from efficientvit_mm.apis import count_complexity
+    from efficientvit_mm.apis.measure import time_interleaved
+    from efficientvit_mm.apis.train_step import (build_for_training,
+                                                 load_any_config)
     if args.threads:
         torch.set_num_threads(args.threads)
     batch = make_batch(args.batch_size, args.shape)
 
-    models = {name: build(cfg) for name, cfg in MODELS.items()}
-
-    def step(name):
-        model, wrapper = models[name]
-        start = time.perf_counter()
-        model.train_step(batch, wrapper)
-        return time.perf_counter() - start
-
-    for name in models:
-        for _ in range(args.warmup):
-            step(name)
-    times = {name: [] for name in models}
-    for _ in range(args.repeats):
-        for name in models:
-            times[name].append(step(name))
+    models = {name: build_for_training(cfg) for name, cfg in MODELS.items()}
+    times = time_interleaved(
+        {name: (lambda m=m, w=w: m.train_step(batch, w))
+         for name, (m, w) in models.items()}, args.warmup, args.repeats)
 
     print(f'CPU train step, batch {args.batch_size} x 3 x {args.shape[0]} x '
           f'{args.shape[1]}, {torch.get_num_threads()} threads, median of '
@@ -131,7 +97,7 @@ def main(argv=None):
     print(f'{"model":34s} {"params":>8s} {"GFLOPs/img":>10s} {"s/step":>8s} '
           f'{"img/s":>7s}')
     for name, config in MODELS.items():
-        cx = count_complexity(load(config), args.shape)
+        cx = count_complexity(load_any_config(config), args.shape)
         sec = statistics.median(times[name])
         print(f'{name:34s} {cx["params"] / 1e6:7.1f}M '
               f'{cx["flops"] / 1e9:10.1f} {sec:8.2f} '

@@ -7,7 +7,6 @@ move the figure.
 """
 import copy
 import math
-import os
 import statistics
 import time
 from contextlib import nullcontext
@@ -17,16 +16,9 @@ import torch
 import torch.nn as nn
 
 from ..models.utils import switch_to_deploy
-
-# kineto (torch.profiler) prints start/stop lines to stderr unless told not to
-os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+from .measure import peak_memory, sync
 
 MODES = ('eager', 'deploy', 'compile', 'cudagraph')
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def autocast_context(device: torch.device, amp: bool):
@@ -116,11 +108,11 @@ class Timer:
     def run(self) -> float:
         device = self.x.device
         with torch.inference_mode(), autocast_context(device, self.amp):
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             for _ in range(self.iters):
                 self.fn(self.x)
-            _sync(device)
+            sync(device)
         elapsed = (time.perf_counter() - start) / self.iters
         self.seconds.append(elapsed)
         return elapsed
@@ -150,36 +142,16 @@ def interleaved(timers: Dict[str, Timer], warmup: int, repeats: int,
             timer.run()
 
 
-def peak_memory(fn: Callable, x: torch.Tensor, channels_last: bool,
-                amp: bool) -> int:
-    """Peak bytes allocated while running ``fn(x)`` once (input included).
-
-    CUDA: ``torch.cuda.max_memory_allocated``. CPU: the running total of the
-    allocations torch.profiler records, at its highest.
-    """
+def inference_peak_memory(fn: Callable, x: torch.Tensor,
+                          channels_last: bool, amp: bool) -> float:
+    """Peak bytes allocated while running ``fn(x)`` once, input included."""
     x = _format(x, channels_last)
-    device = x.device
-    with torch.inference_mode(), autocast_context(device, amp):
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device)
+
+    def run():
+        with torch.inference_mode(), autocast_context(x.device, amp):
             fn(x)
-            torch.cuda.synchronize(device)
-            return torch.cuda.max_memory_allocated(device) - base + \
-                x.numel() * x.element_size()
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU],
-                     profile_memory=True) as prof:
-            fn(x)
-    events = sorted((e for e in prof.events()
-                     if e.cpu_memory_usage != 0 and e.cpu_parent is None),
-                    key=lambda e: e.time_range.start)
-    total = peak = 0
-    for event in events:
-        total += event.cpu_memory_usage
-        peak = max(peak, total)
-    return peak + x.numel() * x.element_size()
+
+    return peak_memory(run, x.device.type) + x.numel() * x.element_size()
 
 
 def benchmark(models: Dict[str, tuple], batch_size: int, shape,
@@ -214,6 +186,6 @@ def benchmark(models: Dict[str, tuple], batch_size: int, shape,
             images_per_s=batch_size / throughput[name].median,
             batch_ms=throughput[name].median * 1e3,
             latency_ms=latency[name].median * 1e3,
-            peak_mib=peak_memory(fn, x, channels_last.get(name, True), amp) /
-            2**20)
+            peak_mib=inference_peak_memory(
+                fn, x, channels_last.get(name, True), amp) / 2**20)
     return results
