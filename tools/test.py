@@ -109,19 +109,10 @@ def add_dump(runner, cfg, out: str) -> None:
 
 
 def build_cfg(args):
-    from mmengine.registry import init_default_scope
-
-    from efficientvit_mm.runtime import load_config, preflight_test
-    from efficientvit_mm.runtime.launch import check_launcher
-    check_launcher(args.launcher)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    from efficientvit_mm.runtime import preflight_test
+    from efficientvit_mm.runtime.launch import tool_config
+    cfg = tool_config(args.config, args.cfg_options, args.launcher,
+                      args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
@@ -134,23 +125,14 @@ def build_cfg(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import efficientvit_mm  # noqa: F401  (modules and compat fixes)
-    from efficientvit_mm.models.utils import CheckpointMismatchError
-    from efficientvit_mm.runtime import PreflightError, init_cpu_distributed
-    try:
-        cfg = build_cfg(args)
-        init_cpu_distributed(cfg, args.launcher)
-        from mmengine.registry import RUNNERS
-        from mmengine.runner import Runner
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+    from efficientvit_mm.runtime.launch import run_tool
+
+    def test(runner, cfg):
         if args.out:
             add_dump(runner, cfg, args.out)
         runner.test()
-    except (PreflightError, CheckpointMismatchError) as err:
-        print(f'tools/test.py: error: {err}', file=sys.stderr)
-        return 1
-    return 0
+
+    return run_tool('tools/test.py', lambda: build_cfg(args), test)
 
 
 if __name__ == '__main__':

@@ -56,30 +56,20 @@ def parse_args(argv=None):
 
 
 def build_cfg(args):
-    from mmengine.registry import init_default_scope
-
-    from efficientvit_mm.runtime import (PreflightError, load_config,
-                                         preflight_train)
-    from efficientvit_mm.runtime.launch import check_amp, check_launcher
-    check_launcher(args.launcher)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    # register every module of the config's toolbox (mmdet, mmseg, ...)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    from efficientvit_mm.apis.train_step import amp_optim_wrapper
+    from efficientvit_mm.runtime import PreflightError, preflight_train
+    from efficientvit_mm.runtime.launch import check_amp, tool_config
+    cfg = tool_config(args.config, args.cfg_options, args.launcher,
+                      args.work_dir)
 
     if args.amp:
         check_amp()
-        optim_wrapper = cfg.get('optim_wrapper')
-        if not optim_wrapper:
+        if not cfg.get('optim_wrapper'):
             raise PreflightError('--amp needs an optim_wrapper in the config')
-        optim_wrapper['type'] = 'AmpOptimWrapper'
-        optim_wrapper.setdefault('loss_scale', 'dynamic')
+        try:  # AGCOptimWrapper -> AGCAmpOptimWrapper, others -> Amp...
+            cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)
+        except ValueError as err:
+            raise PreflightError(f'--amp: {err}') from None
 
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr')
@@ -102,21 +92,9 @@ def build_cfg(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import efficientvit_mm  # noqa: F401  (modules and compat fixes)
-    from efficientvit_mm.models.utils import CheckpointMismatchError
-    from efficientvit_mm.runtime import PreflightError, init_cpu_distributed
-    try:
-        cfg = build_cfg(args)
-        init_cpu_distributed(cfg, args.launcher)
-        from mmengine.registry import RUNNERS
-        from mmengine.runner import Runner
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
-        runner.train()
-    except (PreflightError, CheckpointMismatchError) as err:
-        print(f'tools/train.py: error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    from efficientvit_mm.runtime.launch import run_tool
+    return run_tool('tools/train.py', lambda: build_cfg(args),
+                    lambda runner, cfg: runner.train())
 
 
 if __name__ == '__main__':

@@ -1,5 +1,10 @@
-"""Checks of the launch environment, before a job starts."""
+"""What tools/train.py and tools/test.py share: the launch checks, the
+config a tool runs, and running it with short errors instead of
+tracebacks."""
 import os
+import os.path as osp
+import sys
+from typing import Callable, Optional
 
 from .preflight import PreflightError
 
@@ -37,3 +42,49 @@ def check_amp() -> None:
             '--amp needs a GPU: mmengine 0.10.7 runs mixed precision '
             '(AmpOptimWrapper) on CUDA, NPU, MLU or MUSA devices only; '
             'train in fp32 on the CPU (drop --amp)')
+
+
+def tool_config(config: str, cfg_options: Optional[dict], launcher: str,
+                work_dir: Optional[str]):
+    """The config a tool runs: loaded with ``--cfg-options``, the launcher
+    checked and recorded, the scope's modules registered, and a work dir
+    (``--work-dir``, the config's, or ``work_dirs/<config name>``)."""
+    from mmengine.registry import init_default_scope
+
+    from .config import load_config
+    check_launcher(launcher)
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    # register every module of the config's toolbox (mmdet, mmseg, ...)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
+    """Build the config and the Runner, then ``action(runner, cfg)``.
+
+    Problems a user can fix (missing data or checkpoints, a checkpoint of
+    another model, a wrong launch) print one ``<name>: error: ...`` line and
+    return 1.
+    """
+    import efficientvit_mm  # noqa: F401  (modules and compat fixes)
+    from efficientvit_mm.models.utils import CheckpointMismatchError
+
+    from .dist import init_cpu_distributed
+    try:
+        cfg = build_cfg()
+        init_cpu_distributed(cfg, cfg.launcher)
+        from mmengine.registry import RUNNERS
+        from mmengine.runner import Runner
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+        action(runner, cfg)
+    except (PreflightError, CheckpointMismatchError) as err:
+        print(f'{name}: error: {err}', file=sys.stderr)
+        return 1
+    return 0
