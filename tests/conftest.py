@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -41,6 +42,15 @@ def run_tool(args, cwd=ROOT, timeout=600, env=None, check=True):
             f'{" ".join(args)} failed ({proc.returncode}):\n'
             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
+
+
+def load_tool(name: str):
+    """tools/<name>.py as a module, to call its functions in this process."""
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', os.path.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def randomise(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:

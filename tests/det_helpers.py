@@ -1,15 +1,11 @@
 """Helpers shared by the detection tests (tests/test_det_*.py)."""
-import os
 import os.path as osp
-import subprocess
-import sys
 from collections import OrderedDict
 
 import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PYTHON = sys.executable
 
 # ImageNet settings of the released EfficientViT models, written out from
 # the paper's Table 1 (independently of the package's arch table).
@@ -164,24 +160,6 @@ def mmdet2_checkpoint(state, classes=None):
     if classes is not None:
         meta['CLASSES'] = tuple(classes)
     return dict(meta=meta, state_dict=state)
-
-
-def run_tool(args, cwd=ROOT, timeout=600, env=None, check=True):
-    """Run ``python tools/<args>`` and return the CompletedProcess."""
-    full_env = dict(os.environ)
-    full_env.setdefault('OMP_NUM_THREADS', '2')
-    # sleeping (not spinning) OpenMP waits: a shared CPU stays usable
-    full_env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    full_env['PYTHONWARNINGS'] = 'ignore'
-    if env:
-        full_env.update(env)
-    proc = subprocess.run([PYTHON] + list(args), cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f'{" ".join(args)} failed ({proc.returncode}):\n'
-            f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
-    return proc
 
 
 @pytest.fixture(scope='session')

@@ -1,5 +1,4 @@
 """Official COCO / classification checkpoints -> our models, key for key."""
-import importlib.util
 import os.path as osp
 from collections import OrderedDict
 
@@ -9,10 +8,10 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from conftest import load_tool, run_tool
 from det_helpers import (ROOT, mmdet2_checkpoint, official_backbone_state,
                          official_mask_rcnn_heads_state,
-                         official_neck_state, official_retinanet_head_state,
-                         run_tool)
+                         official_neck_state, official_retinanet_head_state)
 from efficientvit_mm.models.backbones import EfficientViT
 from efficientvit_mm.models.utils import (CheckpointMismatchError,
                                           load_backbone_checkpoint)
@@ -21,13 +20,6 @@ from efficientvit_mm.models.utils.convert import (check_against_model,
 
 M4_CHANNELS = [128, 256, 384]
 
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_detector(config, **backbone):

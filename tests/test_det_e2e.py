@@ -6,7 +6,8 @@ import os.path as osp
 
 import pytest
 
-from det_helpers import ROOT, run_tool, tiny_coco  # noqa: F401
+from conftest import ROOT, run_tool
+from det_helpers import tiny_coco  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,8 @@ import time
 import pytest
 import torch
 
-from det_helpers import ROOT, run_tool, tiny_coco  # noqa: F401
+from conftest import ROOT, run_tool
+from det_helpers import tiny_coco  # noqa: F401
 from test_det_e2e import tiny_config
 
 pytestmark = pytest.mark.slow

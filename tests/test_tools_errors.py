@@ -1,6 +1,5 @@
 """Pre-flight errors of tools/train.py and tools/test.py: short messages
 that say what is missing and how to fix it, exit code 1, no traceback."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -8,20 +7,14 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from det_helpers import ROOT, run_tool, tiny_coco  # noqa: F401
+from conftest import ROOT, load_tool, run_tool
+from det_helpers import tiny_coco  # noqa: F401
 from efficientvit_mm.runtime import (PreflightError, check_datasets,
                                      load_config, preflight_train)
 
 M4 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m4_coco.py')
 MASK = osp.join(ROOT, 'configs', 'mask_rcnn_efficientvit_m4_coco.py')
 
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def test_missing_coco_subprocess(tmp_path):
     assert 'data/coco/annotations/instances_train2017.json' in err
     assert 'data/coco/train2017/' in err
     assert '--cfg-options data_root=' in err
-    assert 'tools/shapes_demo.py' in err
+    assert 'tools/shapes_demo.py det' in err  # the detection demo
 
 
 def test_missing_pretrained_checkpoint(tmp_path, fake_coco, capsys,
@@ -109,6 +102,7 @@ def test_preflight_serves_segmentation_and_classification(tmp_path):
     assert 'ade/images/training/' in msg
     assert 'ade/annotations/training/' in msg
     assert 'No dataset at hand?' in msg  # and what to run instead
+    assert '.venv/bin/python tools/shapes_demo.py seg' in msg
 
     cls = Config(dict(
         default_scope='mmpretrain',
@@ -120,6 +114,7 @@ def test_preflight_serves_segmentation_and_classification(tmp_path):
         check_datasets(cls, ['train_dataloader'])
     assert 'imagenet/train/' in str(err.value)
     assert 'No dataset at hand?' in str(err.value)
+    assert '.venv/bin/python tools/shapes_demo.py cls' in str(err.value)
 
 
 def test_load_from_and_resume_checkpoints_are_checked(tmp_path, fake_coco,
