@@ -20,8 +20,8 @@ segmentation inputs do. Export at the size you deploy.
 """
 import argparse
 import os
+import statistics
 import sys
-import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +33,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from efficientvit_mm.apis import build_model, load_config, task_of  # noqa
 from efficientvit_mm.apis.complexity import DEFAULT_SHAPES  # noqa: E402
+from efficientvit_mm.apis.measure import time_interleaved  # noqa: E402
 from efficientvit_mm.models.utils import (  # noqa: E402
     extract_state_dict, load_checkpoint_file, switch_to_deploy)
 
@@ -110,18 +111,6 @@ def check(session, module, x) -> float:
                for g, e in zip(got, expected))
 
 
-def throughput(fn, repeats=7, iters=3) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        times.append((time.perf_counter() - start) / iters)
-    return sorted(times)[len(times) // 2]
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -170,10 +159,17 @@ def main(argv=None):
         xb = torch.randn(batch, 3, *shape)
         xcl = xb.contiguous(memory_format=torch.channels_last)
         fast = module.to(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            t_torch = throughput(lambda: fast(xcl))
         feed = {'input': xb.numpy()}
-        t_ort = throughput(lambda: session.run(None, feed))
+
+        def run_torch():
+            with torch.inference_mode():
+                fast(xcl)
+
+        times = time_interleaved(
+            {'torch': run_torch,
+             'ort': lambda: session.run(None, feed)}, warmup=2, repeats=7)
+        t_torch, t_ort = (statistics.median(times[k])
+                          for k in ('torch', 'ort'))
         print(f'CPU throughput, {args.threads} thread(s), batch {batch}, '
               f'{shape[0]}x{shape[1]}: PyTorch deploy {batch / t_torch:.1f} '
               f'img/s | onnxruntime {batch / t_ort:.1f} img/s')
