@@ -185,7 +185,7 @@ def test_missing_ade20k_exits_with_instructions(tmp_path, monkeypatch,
         assert 'data/ade/ADEChallengeData2016/images/training/' in err
         assert 'data/ade/ADEChallengeData2016/annotations/training/' in err
         assert '--cfg-options data_root=' in err
-        assert 'tools/seg_shapes_demo.py' in err
+        assert 'tools/shapes_demo.py seg' in err
         assert 'Traceback' not in err
 
 
@@ -210,11 +210,13 @@ def test_missing_checkpoint_exits_with_instructions(ade_root, tmp_path,
 def test_seg_shapes_demo_runs_end_to_end(tmp_path):
     """The demo command, cut to a few iterations on a few images: it writes
     the ADE-style data, trains through tools/train.py, reports mIoU and
-    saves the PNG of predicted masks."""
+    saves the PNG of predicted masks and the JSON summary."""
+    import json
+
     import cv2
     work, data = tmp_path / 'work', tmp_path / 'shapes'
     out = check(run([
-        PYTHON, 'tools/seg_shapes_demo.py', '--work-dir', str(work),
+        PYTHON, 'tools/shapes_demo.py', 'seg', '--work-dir', str(work),
         '--data-root', str(data), '--num-vis', '2', '--cfg-options',
         'shapes_data.splits.training=8', 'shapes_data.splits.validation=4',
         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
@@ -224,11 +226,20 @@ def test_seg_shapes_demo_runs_end_to_end(tmp_path):
     ]))
     assert len(os.listdir(data / 'images' / 'training')) == 8
     assert len(os.listdir(data / 'annotations' / 'validation')) == 4
+    assert 'Iter(train) [2/2]' in out  # progress of the training
     assert 0. <= miou_of(out) <= 100.
     summary = re.search(r'\[demo\] mIoU +(\d+\.\d+)', out)
     assert summary and float(summary.group(1)) == pytest.approx(
         miou_of(out), abs=0.01)
     assert 'background' in out and 'IoU per class' in out
+    result = json.loads((work / 'demo_result.json').read_text())
+    assert result['task'] == 'seg' and result['num_val'] == 4
+    assert result['mIoU'] == pytest.approx(float(summary.group(1)), abs=0.01)
+    assert list(result['IoU_per_class']) == [
+        'background', 'circle', 'square', 'triangle', 'star']
+    assert result['checkpoint'].endswith('iter_2.pth')
+    assert set(result['seconds']) == {'data', 'train', 'eval', 'draw',
+                                      'total'}
     png = cv2.imread(str(work / 'predictions.png'))
     # 2 rows of image | ground truth | prediction (128 px, shown at 2x)
     assert png is not None and png.shape[0] > 2 * 2 * 128

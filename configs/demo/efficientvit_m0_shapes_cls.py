@@ -2,14 +2,14 @@
 # the synthetic shapes scenes, on the CPU (2 cores, a few minutes), reaching
 # >= 90% top-1 on its val split.
 #
-#   .venv/bin/python tools/demo.py cls     # data, training, top-1
+#   .venv/bin/python tools/shapes_demo.py cls   # data, training, top-1, PNG
 #   python tools/train.py configs/demo/efficientvit_m0_shapes_cls.py
 #
-# The data (data/shapes_cls/, written by `python -m
-# efficientvit_mm.datasets.shapes crops data/shapes_cls --splits
-# train=600,val=100`) are mmpretrain CustomDataset folders
+# The data (data/shapes_cls/, written by tools/shapes_demo.py cls with the
+# `shapes_data` settings below) are mmpretrain CustomDataset folders
 # <split>/<class>/*.png: 64x64 crops around each object (circle, square,
-# star, triangle), often with parts of its neighbours; the val split has its
+# star, triangle), often with parts of its neighbours, from 600 train and 100
+# val scenes of 256x256 (about 2100 and 350 crops); the val split has its
 # own seed.
 #
 # What differs from the ImageNet recipe (configs/efficientvit_m4_in1k.py),
@@ -20,7 +20,20 @@
 _base_ = ['../efficientvit_m0_in1k.py']
 
 data_root = 'data/shapes_cls'
-num_classes = 4
+classes = ('circle', 'square', 'triangle', 'star')
+num_classes = len(classes)
+# what tools/shapes_demo.py cls writes to data_root (export_crops arguments;
+# `splits` counts scenes, each giving one crop per object)
+shapes_data = dict(
+    splits=dict(train=600, val=100),
+    seed=0,
+    crop_size=64,
+    margin=0.15,
+    min_side=8,
+    classes=list(classes),
+    image_size=256,
+    num_objects=[1, 6],
+    size_range=[0.06, 0.25])
 
 model = dict(
     head=dict(num_classes=num_classes, topk=(1, )),
@@ -36,26 +49,17 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),
 ]
+dataset = dict(type='CustomDataset', data_root=data_root)
+loader = dict(batch_size=64, num_workers=1, persistent_workers=True)
 train_dataloader = dict(
-    batch_size=64,
-    num_workers=1,
-    persistent_workers=True,
     dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='train',
-        pipeline=train_pipeline))
+        _delete_=True, data_prefix='train', pipeline=train_pipeline,
+        **dataset),
+    **loader)
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=1,
-    persistent_workers=True,
     dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='val',
-        pipeline=test_pipeline))
+        _delete_=True, data_prefix='val', pipeline=test_pipeline, **dataset),
+    **loader)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator

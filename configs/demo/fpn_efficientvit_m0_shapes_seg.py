@@ -2,10 +2,10 @@
 # scratch on the synthetic shapes set, on the CPU, in about 10 minutes
 # (2 cores), reaching mIoU >= 60 on its val split.
 #
-#   .venv/bin/python tools/seg_shapes_demo.py    # data, training, mIoU, PNG
+#   .venv/bin/python tools/shapes_demo.py seg   # data, training, mIoU, PNG
 #   python tools/train.py configs/demo/fpn_efficientvit_m0_shapes_seg.py
 #
-# The data (data/shapes_ade/, written by tools/seg_shapes_demo.py with the
+# The data (data/shapes_ade/, written by tools/shapes_demo.py seg with the
 # `shapes_data` settings below) are ADE20K-style pairs: images/<split>/*.jpg
 # and annotations/<split>/*.png label maps, 0 = background, 1-4 = circle,
 # square, triangle, star; 1-4 overlapping shapes of random size, rotation
@@ -36,7 +36,7 @@ metainfo = dict(
     palette=[[0, 0, 0], [220, 20, 60], [0, 130, 230], [250, 170, 30],
              [20, 180, 60]])
 image_size = (128, 128)
-# what tools/seg_shapes_demo.py writes to data_root (export_ade arguments)
+# what tools/shapes_demo.py seg writes to data_root (export_ade arguments)
 shapes_data = dict(
     splits=dict(training=3000, validation=200),
     seed=0,

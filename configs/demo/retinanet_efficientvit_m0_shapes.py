@@ -1,7 +1,7 @@
 # The shapes demo: RetinaNet-EfficientViT-M0 trained from scratch on the
 # synthetic shapes set, on the CPU (2 cores), in a few minutes.
 #
-#   .venv/bin/python tools/shapes_demo.py      # writes the data, trains,
+#   .venv/bin/python tools/shapes_demo.py det  # writes the data, trains,
 #                                              # evaluates, draws predictions
 #   python tools/train.py configs/demo/retinanet_efficientvit_m0_shapes.py
 #
@@ -28,7 +28,7 @@ metainfo = dict(
     palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30), (20, 180, 60)])
 image_size = (192, 192)
 
-# read by tools/shapes_demo.py (efficientvit_mm.datasets.export_coco)
+# what tools/shapes_demo.py det writes to data_root (export_coco arguments)
 shapes_data = dict(
     splits=dict(train=1500, val=200),
     seed=0,

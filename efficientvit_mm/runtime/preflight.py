@@ -21,13 +21,13 @@ OFFICIAL_RELEASE = ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_'
 _NO_DATA_HINTS = {
     'mmdet': ('No dataset at hand? The shapes demo generates a synthetic COCO '
               'set and trains on it on the CPU:\n'
-              '  .venv/bin/python tools/shapes_demo.py'),
+              '  .venv/bin/python tools/shapes_demo.py det'),
     'mmseg': ('No dataset at hand? The segmentation demo generates a '
               'synthetic ADE-style set and trains on it on the CPU:\n'
-              '  .venv/bin/python tools/seg_shapes_demo.py'),
-    'mmpretrain': ('No dataset at hand? Generate a synthetic classification '
-                   'set with\n  python -m efficientvit_mm.datasets.shapes '
-                   'crops data/shapes_crops'),
+              '  .venv/bin/python tools/shapes_demo.py seg'),
+    'mmpretrain': ('No dataset at hand? The classification demo generates '
+                   'synthetic shape crops and trains on them on the CPU:\n'
+                   '  .venv/bin/python tools/shapes_demo.py cls'),
 }
 
 
