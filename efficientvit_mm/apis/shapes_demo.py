@@ -165,11 +165,10 @@ def train(config: str, work_dir: str, cfg_options: Dict[str, object],
     os.makedirs(work_dir, exist_ok=True)
     say(f'training (full log: {log_path})')
     env = dict(os.environ, PYTHONWARNINGS='ignore', PYTHONUNBUFFERED='1')
-    # OpenMP threads that sleep instead of spinning while they wait: on a
-    # CPU shared with other jobs, spinning threads of a 2-thread torch run
-    # are descheduled in turn and a step becomes ~10x slower; on an idle
-    # machine the difference is within noise.
-    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    if env.get('OMP_WAIT_POLICY', '').upper() == 'PASSIVE':
+        # tools/shapes_demo.py sets it when other jobs keep the CPU busy
+        say('OpenMP threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE, '
+            'the CPU is shared); --threads 1 may be faster still')
     if threads:
         env['OMP_NUM_THREADS'] = str(threads)
     tail: List[str] = []
