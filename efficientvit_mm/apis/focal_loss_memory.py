@@ -22,9 +22,12 @@ import torch.nn.functional as F
 CHUNK_ROWS = 1 << 16
 
 
-def _chunks(num_rows: int):
-    for start in range(0, num_rows, CHUNK_ROWS):
-        yield slice(start, start + CHUNK_ROWS)
+def _row_chunks(logits, labels):
+    """(rows, logits[rows], one-hot mask of labels[rows]) per chunk."""
+    classes = torch.arange(logits.shape[1], device=logits.device)
+    for start in range(0, logits.shape[0], CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        yield rows, logits[rows], labels[rows, None] == classes
 
 
 class SigmoidFocalLossFunction(torch.autograd.Function):
@@ -39,10 +42,7 @@ class SigmoidFocalLossFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, labels, gamma: float, alpha: float):
         loss = torch.empty_like(logits)
-        classes = torch.arange(logits.shape[1], device=logits.device)
-        for rows in _chunks(logits.shape[0]):
-            x = logits[rows]
-            positive = labels[rows, None] == classes
+        for rows, x, positive in _row_chunks(logits, labels):
             p = x.sigmoid()
             loss[rows] = torch.where(
                 positive, -alpha * (1 - p).pow(gamma) * F.logsigmoid(x),
@@ -56,10 +56,7 @@ class SigmoidFocalLossFunction(torch.autograd.Function):
         logits, labels = ctx.saved_tensors
         gamma, alpha = ctx.gamma, ctx.alpha
         grad = torch.empty_like(logits)
-        classes = torch.arange(logits.shape[1], device=logits.device)
-        for rows in _chunks(logits.shape[0]):
-            x = logits[rows]
-            positive = labels[rows, None] == classes
+        for rows, x, positive in _row_chunks(logits, labels):
             p = x.sigmoid()
             # d/dx of the two branches, with dp/dx = p (1 - p)
             grad_pos = -alpha * (1 - p).pow(gamma) * (
