@@ -26,7 +26,7 @@ setup(
         'cls': ['mmpretrain>=1.0.0'],
         'onnx': ['onnx', 'onnxruntime'],
         'timm': ['timm'],
-        'tests': ['pytest', 'onnx', 'onnxruntime'],
+        'tests': ['pytest', 'onnx', 'onnxruntime', 'timm'],
     },
     license='Apache-2.0',
 )
