@@ -115,6 +115,20 @@ else
         sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$SRC_DIR/mmcv-$MMCV_VERSION/setup.py"
         (
             export MMCV_WITH_OPS=1 FORCE_CUDA="$WANT_CUDA" MAX_JOBS="${MAX_JOBS:-$(nproc)}"
+            if [ "$WANT_CUDA" = 1 ]; then
+                # nvcc may be a wrapper script outside its toolkit (then torch guesses CUDA_HOME
+                # wrong and host files miss the runtime headers): ask nvcc where its toolkit is.
+                if [ -z "${CUDA_HOME:-}" ]; then
+                    CUDA_HOME="$(nvcc -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n1)"
+                    [ -z "$CUDA_HOME" ] || export CUDA_HOME="$(cd "$CUDA_HOME/.." && pwd)"
+                fi
+                # A minimal toolkit may lack the library headers (cusparse.h, cublas_v2.h, ...)
+                # that torch's headers include; pip's CUDA torch ships them in
+                # site-packages/nvidia/*/include. CPATH is searched after the toolkit's -I.
+                NV_INCLUDES="$("$PY" -c 'import glob, os, torch; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "*", "include")))))')"
+                [ -z "$NV_INCLUDES" ] || export CPATH="${CPATH:+$CPATH:}$NV_INCLUDES"
+                say "CUDA toolkit: ${CUDA_HOME:-as torch finds it}; archs: $TORCH_CUDA_ARCH_LIST"
+            fi
             # --no-build-isolation: with isolation mmcv silently builds without mmcv._ext.
             # --no-cache-dir: pip's wheel cache would reuse a build made against another torch.
             "${PIP[@]}" wheel -v --no-build-isolation --no-deps --no-cache-dir \
