@@ -120,7 +120,7 @@ else
                 # wrong and host files miss the runtime headers): ask nvcc where its toolkit is.
                 if [ -z "${CUDA_HOME:-}" ]; then
                     CUDA_HOME="$(nvcc -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n1)"
-                    [ -z "$CUDA_HOME" ] || export CUDA_HOME="$(cd "$CUDA_HOME/.." && pwd)"
+                    [ -z "$CUDA_HOME" ] || export CUDA_HOME="$(cd "$CUDA_HOME" && pwd)"
                 fi
                 # A minimal toolkit may lack the library headers (cusparse.h, cublas_v2.h, ...)
                 # that torch's headers include; pip's CUDA torch ships them in
