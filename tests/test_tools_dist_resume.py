@@ -90,3 +90,18 @@ def test_resume_after_kill(tmp_path, tiny_coco):  # noqa: F811
         final = f.read().strip()
     assert final.endswith(f'epoch_{epochs}.pth')
     assert checkpoint_iter(final) == (epochs, 4 * epochs)
+
+
+@pytest.mark.parametrize('clean', [True, False])
+def test_tools_tear_down_their_process_group(clean, tmp_path):
+    """A finished (or failed) tool run destroys its gloo group rather than
+    leaving gloo's threads to interpreter exit."""
+    import torch.distributed as dist
+
+    from efficientvit_mm.runtime.dist import shutdown_distributed
+    dist.init_process_group(backend='gloo', rank=0, world_size=1,
+                            init_method=f'file://{tmp_path / "store"}')
+    assert dist.is_initialized()
+    shutdown_distributed(clean=clean)
+    assert not dist.is_initialized()
+    shutdown_distributed(clean=clean)  # nothing up: nothing to do

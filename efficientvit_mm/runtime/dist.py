@@ -96,3 +96,20 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
         wrapper['device_ids'] = None
     cfg['model_wrapper_cfg'] = wrapper
     return True
+
+
+def shutdown_distributed(clean: bool) -> None:
+    """Tear down the default process group, if one is up.
+
+    Left to interpreter exit, gloo's threads can outlive their process group
+    and abort the process ("terminate called without an active exception")
+    after a finished run. ``clean``: every rank finished its work, so they
+    meet at a barrier first and no rank tears down while another still
+    talks to it; after an error there is no barrier (it could hang).
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()

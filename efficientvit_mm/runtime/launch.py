@@ -75,7 +75,8 @@ def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
     import efficientvit_mm  # noqa: F401  (modules and compat fixes)
     from efficientvit_mm.models.utils import CheckpointMismatchError
 
-    from .dist import init_cpu_distributed
+    from .dist import init_cpu_distributed, shutdown_distributed
+    finished = False
     try:
         cfg = build_cfg()
         init_cpu_distributed(cfg, cfg.launcher)
@@ -84,7 +85,10 @@ def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
         action(runner, cfg)
+        finished = True
     except (PreflightError, CheckpointMismatchError) as err:
         print(f'{name}: error: {err}', file=sys.stderr)
         return 1
+    finally:
+        shutdown_distributed(clean=finished)
     return 0
