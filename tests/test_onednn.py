@@ -101,3 +101,32 @@ def test_forward_fused_refuses_unfolded_layers():
     layer = randomise(ConvNorm(4, 4)).eval()
     with pytest.raises(RuntimeError, match='BatchNorm folded'):
         layer.forward_fused(torch.randn(1, 4, 2, 2))
+
+
+def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
+    """On the CPU the folded stem takes a batch a few images at a time (its
+    first maps then stay in cache): uneven groups, same maps, same layout."""
+    from efficientvit_mm.models.backbones import efficientvit as evit
+    model = randomise(EfficientViT('m0')).eval()
+    stem = copy.deepcopy(model.patch_embed)
+    for i in range(0, len(stem), 2):
+        stem[i].fuse()
+    x = torch.randn(5, 3, 64, 64).contiguous(
+        memory_format=torch.channels_last)
+    # 8 x 32 x 32 first-map elements per image: groups of 2, 2 and 1
+    monkeypatch.setattr(evit, '_STEM_GROUP_ELEMENTS', 8 * 32 * 32 * 2)
+    calls = []
+    monkeypatch.setattr(stem, '_forward_deploy', lambda part: calls.append(
+        part.shape[0]) or type(stem)._forward_deploy(stem, part))
+    with torch.no_grad():
+        grouped = stem(x)
+        whole = type(stem)._forward_deploy(stem, x)
+        expected = model.patch_embed(x)
+    assert calls == [2, 2, 1]
+    assert torch.equal(grouped, whole)
+    assert (grouped - expected).abs().max() <= 1e-4
+    assert grouped.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():  # one image, or a small batch: one group
+        calls.clear()
+        stem(x[:1])
+    assert calls == [1]

@@ -1,5 +1,6 @@
 """EfficientViT backbone (Liu et al., CVPR 2023): cascaded group attention."""
 import copy
+import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -13,6 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import (CascadedGroupAttention, ConvNorm, DWConvFFN,
                       PatchMerging)
+from ..layers.onednn import onednn_applies
 from ..utils.checkpoint import load_backbone_checkpoint
 
 
@@ -112,6 +114,11 @@ class EfficientViTStage(nn.Module):
         return x
 
 
+# elements of the stem's first map per group of images on the CPU (4 MiB
+# of fp32): the largest map of a group then stays in cache
+_STEM_GROUP_ELEMENTS = 2**20
+
+
 class EfficientViTStem(nn.Sequential):
     """Four 3x3 stride-2 ConvNorms (C/8, C/4, C/2, C) with ReLU between.
 
@@ -135,7 +142,21 @@ class EfficientViTStem(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self[0].fused and not self.training):
             return super().forward(x)
-        for i in range(0, len(self), 2):  # deploy: the ReLUs fused
+        if onednn_applies(x):
+            # the first maps (C/8 x H/2 x W/2 per image) outgrow the CPU
+            # caches at inference batch sizes: run the stem on groups of
+            # images small enough to stay in cache (same result)
+            per_image = self[0].conv.out_channels * x[0, 0].numel() // 4
+            groups = min(x.shape[0], math.ceil(
+                per_image * x.shape[0] / _STEM_GROUP_ELEMENTS))
+            if groups > 1:
+                size = math.ceil(x.shape[0] / groups)
+                return torch.cat([self._forward_deploy(part)
+                                  for part in x.split(size)])
+        return self._forward_deploy(x)
+
+    def _forward_deploy(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(0, len(self), 2):  # the ReLUs fused
             x = self[i].forward_fused(x, relu=i < len(self) - 1)
         return x
 
