@@ -1,6 +1,6 @@
 # The classification demo: EfficientViT-M0 trained from scratch on crops of
-# the synthetic shapes scenes, on the CPU: 95.7% top-1 on its val split in
-# under a minute on 2 idle cores (the goal is >= 90% within 5 minutes).
+# the synthetic shapes scenes, on the CPU: 95.2% top-1 on its val split in
+# about a minute on 2 idle cores (the goal is >= 90% within 5 minutes).
 #
 #   .venv/bin/python tools/shapes_demo.py cls   # data, training, top-1, PNG
 #   python tools/train.py configs/demo/efficientvit_m0_shapes_cls.py
