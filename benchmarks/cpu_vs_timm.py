@@ -7,6 +7,14 @@ For every arch, tools/benchmark.py times our eager and deploy classifiers
 shipped: eager, NCHW), interleaved in one process: batch 16, one thread,
 224x224, fp32. Targets: deploy >= 1.4x timm eager, eager >= 1.0x.
 Needs timm (`pip install timm`).
+
+The eager models allocate many large maps, so their figures depend on how
+often the allocator returns memory to the system (each reuse then costs
+page faults). For the comparison without that cost (the harder one for the
+deploy mode), keep freed memory in the process:
+
+    MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 \
+        .venv/bin/python benchmarks/cpu_vs_timm.py
 """
 import argparse
 import json
