@@ -183,15 +183,15 @@ def with_cp_figure(args, batch, setting) -> dict:
     memory profile of GPU training. The backbone alone comes last."""
     from efficientvit_mm.apis.focal_loss_memory import cuda_like_focal_loss
     config = MODELS['RetinaNet EfficientViT-M4']
-    losses = [('', None)]
+    losses = [('', contextlib.nullcontext)]
     if args.device != 'cuda':
-        losses = [(', mmdet CPU focal loss', None),
+        losses = [(', mmdet CPU focal loss', contextlib.nullcontext),
                   (', CUDA-like focal loss', cuda_like_focal_loss)]
     rows, savings = [], {}
     for label, context in losses:
         pair = []
         for with_cp in (False, True):
-            with (context() if context else contextlib.nullcontext()):
+            with context():
                 pair.append(measure(f'RetinaNet-M4 with_cp={with_cp}{label}',
                                     config, args, batch, with_cp=with_cp))
         rows += pair
