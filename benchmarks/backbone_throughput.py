@@ -9,16 +9,12 @@ classification windows (7, 7, 4). For each arch, eager (as built) and deploy
 images/s, batch-1 latency and the deploy speed-up.
 """
 import argparse
-import os
+import os.path as osp
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import efficientvit_mm  # noqa: E402,F401
-import torch  # noqa: E402
-from efficientvit_mm.apis.benchmark import benchmark, prepare  # noqa: E402
-from efficientvit_mm.models import EfficientViT  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:  # this checkout's package, installed or not
+    sys.path.insert(0, ROOT)
 
 
 def main(argv=None):
@@ -31,10 +27,15 @@ def main(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--repeats', type=int, default=7)
     args = parser.parse_args(argv)
+    import torch
+
+    from efficientvit_mm.benchmarking import (benchmark, describe_machine,
+                                              prepare)
+    from efficientvit_mm.models import EfficientViT
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     example = torch.randn(args.batch_size, 3, args.shape, args.shape,
-                          device=device)
+                          device=args.device)
+    print(describe_machine())
     print(f'{"arch":<6}{"eager img/s":>13}{"deploy img/s":>14}'
           f'{"speed-up":>10}{"eager b1 ms":>13}{"deploy b1 ms":>14}')
     rows = {}
@@ -43,7 +44,7 @@ def main(argv=None):
         models = {mode: (prepare(model, mode, example),) * 2
                   for mode in ('eager', 'deploy')}
         res = benchmark(models, args.batch_size, (args.shape, args.shape),
-                        device, repeats=args.repeats)
+                        args.device, repeats=args.repeats)
         e, d = res['eager'], res['deploy']
         rows[arch] = res
         print(f'{arch:<6}{e["images_per_s"]:>13.1f}{d["images_per_s"]:>14.1f}'

@@ -8,20 +8,12 @@ channels_last) and a CUDA-graph replay of it; prints the max abs
 differences (the CPU test suite holds deploy to 1e-4).
 """
 import argparse
-import os
+import os.path as osp
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import efficientvit_mm  # noqa: E402,F401
-import torch  # noqa: E402
-from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
-
-from efficientvit_mm.apis import build_model, load_config  # noqa: E402
-from efficientvit_mm.apis.benchmark import prepare  # noqa: E402
-from efficientvit_mm.apis.complexity import TensorForward  # noqa: E402
-from efficientvit_mm.models.layers import CascadedGroupAttention  # noqa
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:  # this checkout's package, installed or not
+    sys.path.insert(0, ROOT)
 
 
 def main(argv=None):
@@ -29,24 +21,17 @@ def main(argv=None):
     parser.add_argument('--arch', default='m4')
     parser.add_argument('--batch-size', type=int, default=8)
     args = parser.parse_args(argv)
+    import torch
+
+    from efficientvit_mm.apis import tensor_model
+    from efficientvit_mm.benchmarking import prepare
+    from efficientvit_mm.runtime import load_config
+    from efficientvit_mm.testing import randomise
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    cfg = load_config(os.path.join(ROOT, 'configs',
-                                   f'efficientvit_{args.arch}_in1k.py'))
-    net = TensorForward(build_model(cfg), None).eval()
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, _BatchNorm):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g)
-                                     * .1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g)
-                                    + .5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + .5)
-            if isinstance(m, CascadedGroupAttention):
-                m.attention_biases.copy_(torch.randn(
-                    m.attention_biases.shape, generator=g))
-    net = net.cuda()
+    cfg = load_config(osp.join(ROOT, 'configs',
+                               f'efficientvit_{args.arch}_in1k.py'))
+    net = randomise(tensor_model(cfg, (224, 224)), seed=0).cuda()
     x = torch.randn(args.batch_size, 3, 224, 224, device='cuda')
     with torch.inference_mode():
         ref = net(x)

@@ -27,7 +27,7 @@ On the CPU, mmdet's focal loss falls back to a pure-PyTorch formula whose
 intermediates (over 1 GiB at 1333x800) set the step's peak, where GPU
 training runs mmcv's compiled kernel. ``--with-cp-figure`` therefore also
 measures the detector with a CPU focal loss that stores what that kernel
-stores (``efficientvit_mm.apis.focal_loss_memory``; same values and
+stores (``efficientvit_mm.benchmarking.focal_loss``; same values and
 gradients), which is the memory profile of GPU training.
 """
 import argparse
@@ -38,12 +38,8 @@ import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
+if ROOT not in sys.path:  # this checkout's package, installed or not
     sys.path.insert(0, ROOT)
-
-from efficientvit_mm.runtime.config import quiet_import_warnings  # noqa: E402
-
-quiet_import_warnings()
 
 MODELS = {
     'RetinaNet EfficientViT-M4':
@@ -53,6 +49,7 @@ MODELS = {
 
 
 def parse_args(argv=None):
+    from efficientvit_mm.runtime import args as cli
     parser = argparse.ArgumentParser(
         prog='benchmarks/det_train_step.py',
         description='RetinaNet-EfficientViT-M4 vs RetinaNet-R18 train steps')
@@ -72,8 +69,7 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=None,
                         help='timed steps per model (default 3 CPU, 20 '
                         'CUDA)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch decides)')
+    cli.add_threads(parser, why=' (default: torch decides)')
     parser.add_argument('--boxes', type=int, default=8,
                         help='ground-truth boxes per image')
     parser.add_argument(
@@ -103,75 +99,16 @@ def parse_args(argv=None):
     return args
 
 
-def make_batch(batch_size, shape, boxes, seed=0):
-    """Images (uint8, as a dataloader gives them) and random boxes."""
-    import torch
-    from mmdet.structures import DetDataSample
-    from mmengine.structures import InstanceData
-    gen = torch.Generator().manual_seed(seed)
-    h, w = shape
-    inputs, samples = [], []
-    for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
-                                    generator=gen))
-        xy = torch.rand(boxes, 2, generator=gen) * torch.tensor([w, h]) * 0.8
-        wh = (torch.rand(boxes, 2, generator=gen) * 0.3 + 0.05) * \
-            torch.tensor([w, h])
-        gt = InstanceData(
-            bboxes=torch.cat([xy, (xy + wh).minimum(torch.tensor([w, h]))],
-                             1),
-            labels=torch.randint(0, 80, (boxes, ), generator=gen))
-        sample = DetDataSample(gt_instances=gt)
-        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
-                                 scale_factor=(1., 1.), pad_shape=(h, w),
-                                 batch_input_shape=(h, w)))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def measure(name, config, args, batch, **backbone):
-    """Step time and step peak memory of the detector of ``config``."""
-    from efficientvit_mm.apis.measure import time_interleaved
-    from efficientvit_mm.apis.train_step import (build_for_training,
-                                                 train_step_figures)
-    model, optim = build_for_training(config, args.device, args.amp,
-                                      backbone)
-    times = time_interleaved({name: lambda: model.train_step(batch, optim)},
-                             args.warmup, args.repeats, args.device)[name]
-    figures = train_step_figures(model, optim, batch, times, args.device)
-    del model, optim
+def measure(configs, args, batch, **backbone):
+    """Step figures of each config, interleaved, on ``batch``."""
+    from efficientvit_mm.benchmarking.training import train_steps
+    figures = train_steps(configs, batch, args.device, args.amp,
+                          args.warmup, args.repeats, backbone)
     if args.device == 'cuda':
         import torch
         torch.cuda.empty_cache()
-    return dict(model=name, peak_kind='step peak above model+optimizer',
-                **figures)
-
-
-def measure_backbone(name, config, args, **backbone):
-    """Peak memory of forward + backward of the backbone alone (the part
-    ``with_cp`` checkpoints), on a float batch of the benchmark's size."""
-    import torch
-    from mmengine.registry import MODELS as ROOT_MODELS
-
-    from efficientvit_mm.apis.measure import peak_memory, time_interleaved
-    from efficientvit_mm.apis.train_step import load_any_config
-    cfg = load_any_config(config)
-    cfg.model.backbone.update(backbone)
-    model = ROOT_MODELS.build(cfg.model.backbone).to(args.device).train()
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(args.batch_size, 3, *args.shape, generator=gen).to(
-        args.device)
-
-    def step():
-        outs = model(x)
-        sum(o.float().mean() for o in outs).backward()
-
-    times = time_interleaved({name: step}, 1, 1, args.device)[name]
-    peak = peak_memory(step, args.device)
-    params = sum(p.numel() for p in model.parameters())
-    return dict(model=name, step_s=times[0], step_s_min=times[0],
-                peak_mem_gib=peak / 2**30, peak_kind='fwd+bwd above weights',
-                params_m=params / 1e6)
+    return [dict(model=name, peak_kind='step peak above model+optimizer',
+                 **f) for name, f in figures.items()]
 
 
 def with_cp_figure(args, batch, setting) -> dict:
@@ -181,7 +118,8 @@ def with_cp_figure(args, batch, setting) -> dict:
     (a one-hot fallback whose intermediates dominate the step) and with a
     focal loss that stores what mmcv's CUDA kernel stores, which is the
     memory profile of GPU training. The backbone alone comes last."""
-    from efficientvit_mm.apis.focal_loss_memory import cuda_like_focal_loss
+    from efficientvit_mm.benchmarking.focal_loss import cuda_like_focal_loss
+    from efficientvit_mm.benchmarking.training import backbone_step
     config = MODELS['RetinaNet EfficientViT-M4']
     losses = [('', contextlib.nullcontext)]
     if args.device != 'cuda':
@@ -192,13 +130,16 @@ def with_cp_figure(args, batch, setting) -> dict:
         pair = []
         for with_cp in (False, True):
             with context():
-                pair.append(measure(f'RetinaNet-M4 with_cp={with_cp}{label}',
-                                    config, args, batch, with_cp=with_cp))
+                pair += measure(
+                    {f'RetinaNet-M4 with_cp={with_cp}{label}': config}, args,
+                    batch, with_cp=with_cp)
         rows += pair
         savings[f'detector{label}'] = \
             1 - pair[1]['peak_mem_gib'] / pair[0]['peak_mem_gib']
-    pair = [measure_backbone(f'EfficientViT-M4 alone, with_cp={with_cp}',
-                             config, args, with_cp=with_cp)
+    pair = [dict(model=f'EfficientViT-M4 alone, with_cp={with_cp}',
+                 peak_kind='fwd+bwd above weights',
+                 **backbone_step(config, args.batch_size, args.shape,
+                                 args.device, with_cp=with_cp))
             for with_cp in (False, True)]
     rows += pair
     savings['backbone alone'] = \
@@ -227,20 +168,22 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
+
+    from efficientvit_mm.benchmarking import describe_machine
+    from efficientvit_mm.benchmarking.training import det_batch
     # the optimizer builders log every parameter group: keep the table alone
     MMLogger.get_instance('det_train_step', log_level='WARNING')
     init_default_scope('mmdet')
-    batch = make_batch(args.batch_size, args.shape, args.boxes)
+    batch = det_batch(args.batch_size, args.shape, args.boxes)
     setting = (f'{args.device}{" + AMP" if args.amp else ""}, batch '
                f'{args.batch_size}, {args.shape[0]}x{args.shape[1]}, '
-               f'torch {torch.__version__}, '
-               + (torch.cuda.get_device_name() if args.device == 'cuda' else
-                  f'{torch.get_num_threads()} threads'))
+               f'torch {torch.__version__}, {describe_machine()}'
+               + ('' if args.device == 'cuda' else
+                  f', {torch.get_num_threads()} threads'))
     if args.with_cp_figure:
         result = with_cp_figure(args, batch, setting)
     else:
-        rows = [measure(name, cfg, args, batch)
-                for name, cfg in MODELS.items()]
+        rows = measure(MODELS, args, batch)
         print(table(rows, f'train step: {setting}'))
         m4, r18 = rows
         print(f'M4 / R18: step time x{m4["step_s"] / r18["step_s"]:.2f}, '

@@ -14,18 +14,12 @@ random (no download): speed does not depend on them. SyncBN becomes BN, as
 in any single-process run.
 """
 import argparse
-import os
 import os.path as osp
-import statistics
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
+if ROOT not in sys.path:  # this checkout's package, installed or not
     sys.path.insert(0, ROOT)
-
-from efficientvit_mm.runtime.config import quiet_import_warnings  # noqa: E402
-
-quiet_import_warnings()
 
 MODELS = {
     'Semantic FPN EfficientViT-M4':
@@ -36,6 +30,7 @@ MODELS = {
 
 
 def parse_args(argv=None):
+    from efficientvit_mm.runtime import args as cli
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--shape', type=int, nargs=2, default=[512, 512],
                         metavar=('H', 'W'), help='input size (default 512)')
@@ -44,9 +39,7 @@ def parse_args(argv=None):
                         help='untimed steps per model (default 1)')
     parser.add_argument('--repeats', type=int, default=5,
                         help='timed steps per model (default 5)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch decides, '
-                        f'{os.cpu_count()} cores here)')
+    cli.add_threads(parser, why=' (default: torch decides)')
     args = parser.parse_args(argv)
     if min(args.shape) < 64 or args.batch_size < 2 or args.repeats < 1:
         parser.error('needs --shape >= 64, --batch-size >= 2 (BatchNorm in '
@@ -54,56 +47,34 @@ def parse_args(argv=None):
     return args
 
 
-def make_batch(batch_size: int, shape, num_classes: int = 150, seed: int = 0):
-    """What the dataloader hands the model: uint8 images, label maps."""
-    import torch
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    g = torch.Generator().manual_seed(seed)
-    h, w = shape
-    inputs, samples = [], []
-    for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
-                                    generator=g))
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, num_classes, (1, h, w), generator=g))
-        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w)))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
-
-
 def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    import efficientvit_mm  # noqa: F401
-    from efficientvit_mm.apis import count_complexity
-    from efficientvit_mm.apis.measure import time_interleaved
-    from efficientvit_mm.apis.train_step import (build_for_training,
-                                                 load_any_config)
+    from efficientvit_mm.analysis import count_complexity
+    from efficientvit_mm.benchmarking import describe_machine
+    from efficientvit_mm.benchmarking.training import seg_batch, train_steps
+    from efficientvit_mm.runtime import drop_pretrained, load_config
     if args.threads:
         torch.set_num_threads(args.threads)
-    batch = make_batch(args.batch_size, args.shape)
-
-    models = {name: build_for_training(cfg) for name, cfg in MODELS.items()}
-    times = time_interleaved(
-        {name: (lambda m=m, w=w: m.train_step(batch, w))
-         for name, (m, w) in models.items()}, args.warmup, args.repeats)
-
+    batch = seg_batch(args.batch_size, args.shape)
+    figures = train_steps(MODELS, batch, warmup=args.warmup,
+                          repeats=args.repeats)
     print(f'CPU train step, batch {args.batch_size} x 3 x {args.shape[0]} x '
           f'{args.shape[1]}, {torch.get_num_threads()} threads, median of '
-          f'{args.repeats} (torch {torch.__version__})')
+          f'{args.repeats} (torch {torch.__version__}; {describe_machine()})')
     print(f'{"model":34s} {"params":>8s} {"GFLOPs/img":>10s} {"s/step":>8s} '
           f'{"img/s":>7s}')
     for name, config in MODELS.items():
-        cx = count_complexity(load_any_config(config), args.shape)
-        sec = statistics.median(times[name])
+        cfg = load_config(config)
+        drop_pretrained(cfg.model)
+        cx = count_complexity(cfg, args.shape)
+        sec = figures[name]['step_s']
         print(f'{name:34s} {cx["params"] / 1e6:7.1f}M '
               f'{cx["flops"] / 1e9:10.1f} {sec:8.2f} '
               f'{args.batch_size / sec:7.2f}')
-    first, second = (statistics.median(t) for t in times.values())
-    print(f'EfficientViT-M4 step time = {first / second:.2f} x ResNet-50\'s')
+    first, second = (f['step_s'] for f in figures.values())
+    print(f"EfficientViT-M4 step time = {first / second:.2f} x ResNet-50's")
 
 
 if __name__ == '__main__':

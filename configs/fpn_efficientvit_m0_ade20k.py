@@ -1,18 +1,12 @@
-# Semantic FPN with an EfficientViT-M0 backbone on ADE20K, 512x512 crops.
-# Everything but the backbone (and the neck's input widths) is the M4 recipe:
-# see fpn_efficientvit_m4_ade20k.py for the recipe, the feature pyramid and
-# the BatchNorm handling.
+# Semantic FPN with an EfficientViT-M0 backbone on ADE20K, 512x512 crops:
+# the recipe of fpn_efficientvit_m4_ade20k.py with the M0 backbone and its
+# ImageNet weights (checkpoints/efficientvit_m0.pth, see _base_/backbones/).
 #
 #   tools/dist_train.sh configs/fpn_efficientvit_m0_ade20k.py 4
-#
-# ImageNet checkpoint of the official release, into checkpoints/:
-# https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m0.pth
-_base_ = ['./fpn_efficientvit_m4_ade20k.py']
-
+_base_ = [
+    './_base_/fpn_efficientvit_40k_ade20k.py',
+    './_base_/backbones/efficientvit_m0.py',
+]
 model = dict(
-    backbone=dict(
-        arch='m0',
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/efficientvit_m0.pth')),
-    # stage widths of M0 at strides 16, 32, 64
-    neck=dict(in_channels=[64, 128, 192]))
+    backbone={{_base_.efficientvit_backbone}},
+    neck=dict(in_channels={{_base_.efficientvit_channels}}))

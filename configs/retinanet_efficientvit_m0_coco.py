@@ -1,11 +1,10 @@
-# RetinaNet with an EfficientViT-M0 backbone on COCO: the M4 recipe with
-# the M0 backbone (official ImageNet release: checkpoints/efficientvit_m0.pth,
-# https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m0.pth).
-_base_ = ['./retinanet_efficientvit_m4_coco.py']
-
+# RetinaNet with an EfficientViT-M0 backbone on COCO: the recipe of
+# retinanet_efficientvit_m4_coco.py with the M0 backbone and its ImageNet
+# weights (checkpoints/efficientvit_m0.pth, see _base_/backbones/).
+_base_ = [
+    './_base_/retinanet_efficientvit_fpn_1x_coco.py',
+    './_base_/backbones/efficientvit_m0.py',
+]
 model = dict(
-    backbone=dict(
-        arch='m0',
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/efficientvit_m0.pth')),
-    neck=dict(in_channels=[64, 128, 192]))
+    backbone={{_base_.efficientvit_backbone}},
+    neck=dict(in_channels={{_base_.efficientvit_channels}}))

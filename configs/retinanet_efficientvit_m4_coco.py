@@ -8,56 +8,14 @@
 # Needs COCO under data/coco/ (or --cfg-options data_root=/path/to/coco/)
 # and the ImageNet checkpoint of the official release in checkpoints/:
 # https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m4.pth
+#
+# The recipe is in _base_/ (model, schedule); the arch is chosen by the
+# backbone base below, which sets the backbone and the neck's input widths
+# together: another arch = another _base_/backbones/efficientvit_m*.py.
 _base_ = [
-    'mmdet::_base_/models/retinanet_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/retinanet_efficientvit_fpn_1x_coco.py',
+    './_base_/backbones/efficientvit_m4.py',
 ]
-custom_imports = dict(imports=['efficientvit_mm'], allow_failed_imports=False)
-
-data_root = 'data/coco/'
-
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='EfficientViT',
-        arch='m4',
-        # the released detectors use 7x7 windows in every stage; the
-        # ImageNet biases of stage 3 (4x4) are resized when loading
-        window_size=7,
-        out_indices=(0, 1, 2),
-        frozen_stages=-1,
-        # as in the official downstream code: every BatchNorm of the
-        # backbone stays in eval mode while training
-        norm_eval=True,
-        with_cp=False,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/efficientvit_m4.pth')),
-    neck=dict(
-        _delete_=True,
-        type='EfficientViTFPN',
-        in_channels=[128, 256, 384],
-        out_channels=256,
-        start_level=0,
-        # strides 16/32/64 from the backbone, one transposed-conv level at
-        # stride 8 and one conv level at 128: anchors at 8..128 as usual
-        num_extra_trans_convs=1,
-        add_extra_convs='on_input',
-        num_outs=5))
-
-train_dataloader = dict(batch_size=2, num_workers=2)
-
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        custom_keys={'attention_biases': dict(decay_mult=0.)}))
-
-# 12 epochs, lr x0.1 at epochs 8 and 11, 500-iteration linear warm-up from
-# 0.001 x lr: the schedule_1x base as is.
-
-# 8 GPUs x 2 images; `--auto-scale-lr` scales lr to the real batch size
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+    backbone={{_base_.efficientvit_backbone}},
+    neck=dict(in_channels={{_base_.efficientvit_channels}}))

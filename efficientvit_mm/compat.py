@@ -63,9 +63,6 @@ def _mmengine_globals() -> list:
     return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')]
 
 
-MMENGINE_CHECKPOINT_GLOBALS = _numpy_globals() + _mmengine_globals()
-
-
 def allow_mmengine_checkpoints() -> None:
     """Let weights-only ``torch.load`` read mmengine 0.10.7 checkpoints."""
     add = getattr(torch.serialization, 'add_safe_globals', None)
@@ -74,9 +71,13 @@ def allow_mmengine_checkpoints() -> None:
 
 
 def silence_pkg_resources_warning() -> None:
+    """The one filter for setuptools' ``pkg_resources`` deprecation, raised
+    by mmengine and mmcv on import and again for every inherited config."""
     warnings.filterwarnings(
         'ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 
+# before anything below imports mmengine
 silence_pkg_resources_warning()
+MMENGINE_CHECKPOINT_GLOBALS = _numpy_globals() + _mmengine_globals()
 allow_mmengine_checkpoints()

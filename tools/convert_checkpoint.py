@@ -19,16 +19,12 @@ import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
+if ROOT not in sys.path:  # this checkout's package, installed or not
     sys.path.insert(0, ROOT)
-
-from efficientvit_mm.runtime.config import quiet_import_warnings  # noqa: E402
-
-quiet_import_warnings()
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from efficientvit_mm.runtime import args as cli
     parser = argparse.ArgumentParser(
         prog='tools/convert_checkpoint.py',
         description='Convert official/timm EfficientViT checkpoints')
@@ -38,48 +34,27 @@ def parse_args(argv=None):
         '--config',
         help='config of the target model: check every converted key and '
         'shape against it')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of --config')
+    cli.add_cfg_options(parser, help='override settings of --config')
     return parser.parse_args(argv)
-
-
-def build_model(config, cfg_options):
-    from mmengine.registry import MODELS, init_default_scope
-
-    from efficientvit_mm.runtime import load_config
-    cfg = load_config(config, cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-
-    def drop_pretrained(node):
-        if isinstance(node, dict):
-            init = node.get('init_cfg')
-            if isinstance(init, dict) and init.get('type') == 'Pretrained':
-                node['init_cfg'] = None
-            for value in node.values():
-                drop_pretrained(value)
-
-    drop_pretrained(cfg.model)  # only the keys matter here
-    return MODELS.build(cfg.model)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import efficientvit_mm  # noqa: F401
-    from efficientvit_mm.models.utils import CheckpointMismatchError
-    from efficientvit_mm.models.utils.convert import convert_file
-    from efficientvit_mm.runtime import PreflightError
-    try:
-        model = build_model(args.config, args.cfg_options) \
-            if args.config else None
-        if not args.src.startswith(('http://', 'https://')) and \
-                not osp.isfile(args.src):
-            raise PreflightError(f'checkpoint {args.src} not found')
-        if osp.abspath(args.src) == osp.abspath(args.dst):
-            raise PreflightError('dst must differ from src')
-        result = convert_file(args.src, args.dst, model)
-    except (PreflightError, CheckpointMismatchError, RuntimeError) as err:
-        print(f'tools/convert_checkpoint.py: error: {err}', file=sys.stderr)
-        return 1
+    from efficientvit_mm.apis import build_model
+    from efficientvit_mm.checkpoint import convert_file
+    from efficientvit_mm.runtime import (PreflightError, drop_pretrained,
+                                         load_config)
+    if not args.src.startswith(('http://', 'https://')) and \
+            not osp.isfile(args.src):
+        raise PreflightError(f'checkpoint {args.src} not found')
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise PreflightError('dst must differ from src')
+    model = None
+    if args.config:
+        cfg = load_config(args.config, args.cfg_options)
+        drop_pretrained(cfg.model)  # only the keys matter here
+        model = build_model(cfg)
+    result = convert_file(args.src, args.dst, model)
     meta = result['meta']
     checked = f', checked against {meta["checked_with"]}' \
         if 'checked_with' in meta else ''
@@ -90,4 +65,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    exit_on_user_error('tools/convert_checkpoint.py', main)

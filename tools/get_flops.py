@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Print the parameters and FLOPs of a model built from a config.
 
     python tools/get_flops.py CONFIG [--shape H W] [--cfg-options ...]
@@ -8,39 +9,32 @@ classification (mmpretrain, default 224x224), detection (mmdet, default
 800x1333) and segmentation (mmseg, default 512x512) configs.
 """
 import argparse
-import os
+import os.path as osp
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import efficientvit_mm  # noqa: E402,F401  (registers modules, compat fixes)
-from mmengine.config import DictAction  # noqa: E402
-
-from efficientvit_mm.apis import count_complexity, load_config  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:  # this checkout's package, installed or not
+    sys.path.insert(0, ROOT)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    from efficientvit_mm.runtime import args as cli
+    parser = argparse.ArgumentParser(prog='tools/get_flops.py',
+                                     description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
-    parser.add_argument('--shape', type=int, nargs='+', metavar='N',
-                        help='input size: H W, or one value for H = W '
-                        '(default: 224 for classification, 800 1333 for '
-                        'detection, 512 for segmentation)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        metavar='KEY=VALUE',
-                        help='override config settings, as in tools/train.py')
+    cli.add_shape(parser)
+    cli.add_cfg_options(parser)
     args = parser.parse_args(argv)
-    if args.shape is not None and len(args.shape) not in (1, 2):
-        parser.error(f'--shape takes H W or one size, got {args.shape}')
+    args.shape = cli.parse_shape(parser, args.shape)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    shape = None if args.shape is None else (
-        args.shape * 2 if len(args.shape) == 1 else args.shape)
-    result = count_complexity(cfg, shape)
+    from efficientvit_mm.analysis import count_complexity
+    from efficientvit_mm.runtime import load_config
+    result = count_complexity(load_config(args.config, args.cfg_options),
+                              args.shape)
     print(f'config:  {args.config}')
     print(f'task:    {result["scope"]}')
     print(f'input:   1 x 3 x {result["shape"][0]} x {result["shape"][1]}')
@@ -51,4 +45,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    exit_on_user_error('tools/get_flops.py', main)

@@ -8,12 +8,15 @@ group attention should give lower scores than plain multi-head attention
 """
 import contextlib
 import csv
-from typing import Dict, Iterable, List, Optional, Sequence
+import glob
+import os.path as osp
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
 from ..models.layers import CascadedGroupAttention
 
 
@@ -25,9 +28,6 @@ def record_head_outputs(model: torch.nn.Module):
               if isinstance(m, CascadedGroupAttention)]
     if not layers:
         raise ValueError('the model has no CascadedGroupAttention layer')
-    if any(m.fused for _, m in layers):
-        raise ValueError('head outputs are recorded on the eager model: do '
-                         'not call switch_to_deploy() before the analysis')
     records: Dict[str, List[List[torch.Tensor]]] = {n: [] for n, _ in layers}
     for name, layer in layers:
 
@@ -119,3 +119,45 @@ def plot(results: Dict[str, Sequence[dict]], path: str,
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def load_images(folder: Optional[str], num: int, size: int,
+                seed: int = 0) -> np.ndarray:
+    """(N, size, size, 3) uint8 RGB images: the jpg/png files under
+    ``folder`` (resized), or synthetic shapes scenes without one."""
+    import cv2
+    if folder:
+        files = sorted(f for ext in ('jpg', 'jpeg', 'png', 'JPEG')
+                       for f in glob.glob(osp.join(folder, '**', f'*.{ext}'),
+                                          recursive=True))
+        if not files:
+            raise UserError(f'no jpg/png images found under {folder}')
+        return np.stack([
+            cv2.resize(cv2.imread(path), (size, size))[..., ::-1]
+            for path in files[:num]])
+    from ..datasets.shapes import ShapesGenerator
+    gen = ShapesGenerator(image_size=size, seed=seed)
+    return np.stack([s.image for s in gen.scenes(num)])
+
+
+def normalised_batches(images: np.ndarray, cfg,
+                       batch_size: int) -> Iterator[torch.Tensor]:
+    """(N, 3, H, W) float batches normalised with the config's data
+    preprocessor mean and std (images are RGB, as the models expect)."""
+    pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
+    mean = torch.tensor(pre.get('mean', [123.675, 116.28, 103.53]))
+    std = torch.tensor(pre.get('std', [58.395, 57.12, 57.375]))
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[i:i + batch_size].copy()).float()
+        yield ((x - mean) / std).permute(0, 3, 1, 2).contiguous()
+
+
+def config_head_similarity(cfg, checkpoint: Optional[str],
+                           images: np.ndarray,
+                           batch_size: int = 16) -> List[dict]:
+    """:func:`head_similarity` of the model of ``cfg`` (weights from
+    ``checkpoint``, or random ones with None) on ``images``."""
+    from ..apis import tensor_model
+    size = images.shape[1:3]
+    net = tensor_model(cfg, size, checkpoint)
+    return head_similarity(net, normalised_batches(images, cfg, batch_size))

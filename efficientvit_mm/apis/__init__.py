@@ -1,7 +1,7 @@
-"""Task-agnostic helpers shared by the tools."""
-from .complexity import count_complexity
-from .config import TASKS, build_model, load_config, task_of
-from .shapes_demo import SHAPES_DEMOS, ShapesDemo, shapes_demo_main
+"""Building a model from a config, with or without its weights, and the
+tensor-in wrapper that timing, export and analysis use."""
+from .model import (DEFAULT_SHAPES, TensorForward, build_model,
+                    data_samples, tensor_model)
 
-__all__ = ['count_complexity', 'build_model', 'load_config', 'task_of',
-           'TASKS', 'SHAPES_DEMOS', 'ShapesDemo', 'shapes_demo_main']
+__all__ = ['DEFAULT_SHAPES', 'TensorForward', 'build_model', 'data_samples',
+           'tensor_model']

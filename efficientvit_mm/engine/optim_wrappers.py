@@ -16,12 +16,10 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 
 
-def _unitwise_norm(x: torch.Tensor) -> torch.Tensor:
-    """L2 norm per output unit (dim 0); whole-tensor norm for 0/1-d tensors."""
-    if x.dim() <= 1:
-        return torch.linalg.vector_norm(x)
-    return torch.linalg.vector_norm(x, dim=tuple(range(1, x.dim())),
-                                    keepdim=True)
+def _as_units(t: torch.Tensor) -> torch.Tensor:
+    """Rows of output units: (out, fan_in) for weights, one row for the
+    whole of a bias or norm vector (its elements share no fan-in)."""
+    return t.reshape(t.shape[0], -1) if t.dim() > 1 else t.reshape(1, -1)
 
 
 @torch.no_grad()
@@ -30,22 +28,29 @@ def adaptive_clip_grad_(parameters: Iterable[torch.Tensor],
                         eps: float = 1e-3) -> torch.Tensor:
     """Clip gradients in place, unit-wise, relative to the weights' norms.
 
+    For each unit, r = ||grad|| / max(||weight||, eps). A unit whose r
+    exceeds ``clip_factor`` has its gradient multiplied by
+    ``clip_factor / r``, which brings r down to ``clip_factor``; the others
+    are left alone. ``eps`` keeps units with zero weights (fresh biases)
+    trainable.
+
     Returns the fraction of units that were clipped (logged as
     ``train/agc_clipped``).
     """
-    clipped, total = 0, 0
-    for p in parameters:
-        if p.grad is None:
+    clipped, units = 0, 0
+    for param in parameters:
+        if param.grad is None:
             continue
-        max_norm = _unitwise_norm(p).clamp_(min=eps).mul_(clip_factor)
-        grad_norm = _unitwise_norm(p.grad)
-        too_large = grad_norm > max_norm
-        scale = torch.where(too_large, max_norm / grad_norm.clamp(min=1e-6),
-                            torch.ones_like(grad_norm))
-        p.grad.mul_(scale)
-        clipped += int(too_large.sum())
-        total += too_large.numel()
-    return torch.tensor(clipped / max(total, 1))
+        grad = _as_units(param.grad)  # a view: scaling it scales the grad
+        weight_norm = torch.linalg.vector_norm(_as_units(param), dim=1)
+        ratio = torch.linalg.vector_norm(grad, dim=1) / torch.maximum(
+            weight_norm, torch.full_like(weight_norm, eps))
+        over = ratio > clip_factor
+        grad.mul_(torch.where(over, clip_factor / ratio,
+                              torch.ones_like(ratio))[:, None])
+        clipped += int(over.sum())
+        units += over.numel()
+    return torch.tensor(clipped / max(units, 1))
 
 
 class _AGCMixin:
@@ -80,3 +85,25 @@ class AGCAmpOptimWrapper(_AGCMixin, AmpOptimWrapper):
     Gradients are unscaled before clipping, as AmpOptimWrapper does for its
     own clipping.
     """
+
+
+# the mixed-precision twin of each optim wrapper type the configs use
+AMP_WRAPPERS = {
+    'OptimWrapper': 'AmpOptimWrapper',
+    'AmpOptimWrapper': 'AmpOptimWrapper',
+    'AGCOptimWrapper': 'AGCAmpOptimWrapper',
+    'AGCAmpOptimWrapper': 'AGCAmpOptimWrapper',
+}
+
+
+def amp_optim_wrapper(optim_cfg: dict) -> dict:
+    """The mixed-precision version of an ``optim_wrapper`` config (dynamic
+    loss scale unless it sets one)."""
+    optim_cfg = dict(optim_cfg)
+    kind = optim_cfg.get('type', 'OptimWrapper')
+    if kind not in AMP_WRAPPERS:
+        raise ValueError(f'no mixed-precision twin known for optim wrapper '
+                         f'{kind!r}; known: {sorted(AMP_WRAPPERS)}')
+    optim_cfg['type'] = AMP_WRAPPERS[kind]
+    optim_cfg.setdefault('loss_scale', 'dynamic')
+    return optim_cfg

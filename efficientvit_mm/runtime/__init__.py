@@ -1,16 +1,17 @@
-"""Shared machinery of ``tools/``: config handling, pre-flight checks and
-CPU distributed set-up, for detection, segmentation and classification
-configs alike (chosen by the config's ``default_scope``)."""
-from .config import (apply_data_root, dataset_cfgs, load_config,
-                     quiet_import_warnings)
+"""What ``tools/`` share: config loading, pre-flight checks, launching
+(distributed set-up included) and the command-line helpers, for detection,
+segmentation and classification configs alike (chosen by the config's
+``default_scope``)."""
+from ..errors import PreflightError, UserError
+from .config import (apply_data_root, dataset_cfgs, drop_pretrained,
+                     evaluator_cfgs, load_config, task_of)
 from .dist import init_cpu_distributed
-from .preflight import (PreflightError, check_checkpoint_file,
-                        check_datasets, check_pretrained, preflight_test,
-                        preflight_train)
+from .preflight import (check_checkpoint_file, check_datasets,
+                        check_pretrained, preflight_test, preflight_train)
 
 __all__ = [
-    'apply_data_root', 'dataset_cfgs', 'load_config',
-    'quiet_import_warnings', 'init_cpu_distributed', 'PreflightError',
-    'check_checkpoint_file', 'check_datasets', 'check_pretrained',
-    'preflight_test', 'preflight_train'
+    'PreflightError', 'UserError', 'apply_data_root', 'dataset_cfgs',
+    'drop_pretrained', 'evaluator_cfgs', 'load_config', 'task_of',
+    'init_cpu_distributed', 'check_checkpoint_file', 'check_datasets',
+    'check_pretrained', 'preflight_test', 'preflight_train'
 ]

@@ -1,17 +1,25 @@
-"""Loading configs the way ``tools/`` need them."""
+"""Loading configs the way ``tools/`` need them, and reading them: the
+task a config describes, its datasets and evaluators."""
 import os.path as osp
-import warnings
 from typing import Iterator, List, Optional, Tuple
+
+from ..errors import PreflightError
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
+# default_scope of a config -> the task it describes
+TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation',
+         'mmpretrain': 'classification'}
 
 
-def quiet_import_warnings() -> None:
-    """Silence the start-up warnings of the pinned stack that say nothing
-    to a user (setuptools' ``pkg_resources`` deprecation, raised by
-    mmengine on import and again for every inherited config)."""
-    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+def task_of(cfg) -> str:
+    """'detection', 'segmentation' or 'classification'."""
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        raise PreflightError(
+            f'config has default_scope={scope!r}; efficientvit_mm tools '
+            f'serve {sorted(TASKS)} configs')
+    return TASKS[scope]
 
 
 def dataset_cfgs(loader_cfg) -> Iterator[Tuple[str, dict]]:
@@ -33,7 +41,8 @@ def dataset_cfgs(loader_cfg) -> Iterator[Tuple[str, dict]]:
         yield from walk(loader_cfg['dataset'], 'dataset')
 
 
-def _evaluator_cfgs(cfg) -> List[dict]:
+def evaluator_cfgs(cfg) -> List[dict]:
+    """Every metric config of the val and test evaluators."""
     out = []
     for key in EVALUATORS:
         ev = cfg.get(key)
@@ -46,7 +55,8 @@ def _evaluator_cfgs(cfg) -> List[dict]:
     return out
 
 
-def _is_remote(path: str) -> bool:
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URL (``http://``, ``s3://``...)."""
     return '://' in path
 
 
@@ -82,10 +92,10 @@ def apply_data_root(cfg, new_root: str, old_root: Optional[str]) -> int:
                     root, old_root, new_root)
                 changed += 1
     if old_root is not None:
-        for ev in _evaluator_cfgs(cfg):
+        for ev in evaluator_cfgs(cfg):
             for key in ('ann_file', 'outfile_prefix'):
                 value = ev.get(key)
-                if isinstance(value, str) and not _is_remote(value):
+                if isinstance(value, str) and not is_remote(value):
                     moved = _rebase(value, old_root, new_root)
                     if moved is not None:
                         ev[key] = moved
@@ -94,16 +104,41 @@ def apply_data_root(cfg, new_root: str, old_root: Optional[str]) -> int:
     return changed
 
 
+def drop_pretrained(node) -> None:
+    """Remove, in place, every pretrained-weights setting under ``node``
+    (``init_cfg=dict(type='Pretrained')`` and ``pretrained=...``): the model
+    then builds with random weights and reads no file."""
+    if isinstance(node, dict):
+        if node.get('pretrained'):
+            node['pretrained'] = None
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            node['init_cfg'] = None
+        for value in node.values():
+            drop_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            drop_pretrained(value)
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None):
-    """``Config.fromfile`` + ``--cfg-options``, with ``data_root`` applied
-    to every dataloader and evaluator (see :func:`apply_data_root`), and the
-    scope's modules registered (``init_default_scope``)."""
+    """A config file, or ``mmdet::...`` / ``mmseg::...`` /
+    ``mmpretrain::...`` of an installed toolbox, with ``--cfg-options``
+    merged and ``data_root`` applied to every dataloader and evaluator (see
+    :func:`apply_data_root`)."""
     from mmengine.config import Config
 
-    from .preflight import PreflightError
-    if not osp.isfile(path):
+    if '::' in path:
+        from mmengine.hub import get_config
+        try:
+            cfg = get_config(path)
+        except (FileNotFoundError, ValueError, KeyError) as err:
+            raise PreflightError(f'config {path!r} not found: {err}') \
+                from None
+    elif not osp.isfile(path):
         raise PreflightError(f'config file {path!r} does not exist')
-    cfg = Config.fromfile(path)
+    else:
+        cfg = Config.fromfile(path)
     options = dict(cfg_options or {})
     new_root = options.pop('data_root', None)
     if options:

@@ -1,12 +1,12 @@
-"""What tools/train.py and tools/test.py share: the launch checks, the
-config a tool runs, and running it with short errors instead of
-tracebacks."""
+"""What tools/train.py and tools/test.py run: the launch checks, the config
+each runs (from its command line), and running it with short errors
+instead of tracebacks."""
 import os
 import os.path as osp
-import sys
 from typing import Callable, Optional
 
-from .preflight import PreflightError
+from ..errors import PreflightError, UserError
+from .errors import print_user_error
 
 # what each launcher reads from the environment, and who sets it
 _LAUNCHER_ENV = {
@@ -57,12 +57,103 @@ def tool_config(config: str, cfg_options: Optional[dict], launcher: str,
     cfg.launcher = launcher
     # register every module of the config's toolbox (mmdet, mmseg, ...)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(config))[0])
+    # the command line wins, then the config; else one folder per config
+    stem = osp.splitext(osp.basename(config))[0]
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join('work_dirs',
+                                                               stem)
     return cfg
+
+
+def train_config(args):
+    """The config ``tools/train.py`` runs, from its parsed arguments:
+    ``--amp``, ``--auto-scale-lr`` and ``--resume`` applied, then the
+    pre-flight checks."""
+    from ..engine.optim_wrappers import amp_optim_wrapper
+    from .preflight import preflight_train
+    cfg = tool_config(args.config, args.cfg_options, args.launcher,
+                      args.work_dir)
+    if args.amp:
+        check_amp()
+        if not cfg.get('optim_wrapper'):
+            raise PreflightError('--amp needs an optim_wrapper in the config')
+        try:  # AGCOptimWrapper -> AGCAmpOptimWrapper, others -> Amp...
+            cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)
+        except ValueError as err:
+            raise PreflightError(f'--amp: {err}') from None
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr')
+        if not scale or 'base_batch_size' not in scale:
+            raise PreflightError(
+                '--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N) '
+                'in the config (N = the total batch size its lr is for)')
+        scale['enable'] = True
+    if args.resume is not None:
+        # 'auto': mmengine finds the newest checkpoint of the work dir
+        cfg.resume = True
+        cfg.load_from = None if args.resume == 'auto' else args.resume
+    preflight_train(cfg, args.config)
+    return cfg
+
+
+def enable_visualization(cfg, show: bool, show_dir: Optional[str],
+                         wait_time: float) -> None:
+    """Turn on the toolbox's visualization hook for --show / --show-dir."""
+    hooks = cfg.get('default_hooks') or {}
+    hook = hooks.get('visualization')
+    if hook is None:
+        raise PreflightError(
+            '--show/--show-dir need a visualization hook in default_hooks, '
+            "e.g. visualization=dict(type='DetVisualizationHook')")
+    scope = cfg.get('default_scope')
+    if scope == 'mmpretrain':
+        hook['enable'] = True
+        if show_dir:
+            hook['out_dir'] = show_dir
+    else:
+        hook['draw'] = True
+        if show_dir and scope == 'mmseg':
+            # mmseg's hook has no output folder of its own: the
+            # visualizer's backends save the drawings
+            cfg.visualizer['save_dir'] = osp.join(cfg.work_dir, show_dir)
+        elif show_dir:
+            hook['test_out_dir'] = show_dir
+    if scope == 'mmseg':
+        hook['interval'] = 1  # mmseg draws every 50th image by default
+    if show:
+        hook['show'] = True
+        hook['wait_time'] = wait_time
+
+
+def test_config(args):
+    """The config ``tools/test.py`` runs, from its parsed arguments."""
+    from .preflight import preflight_test
+    cfg = tool_config(args.config, args.cfg_options, args.launcher,
+                      args.work_dir)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
+    if args.out and cfg.get('default_scope') == 'mmseg':
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    preflight_test(cfg, args.config, args.checkpoint)
+    return cfg
+
+
+def add_prediction_dump(runner, cfg, out: str) -> None:
+    """Save the raw predictions as the toolbox's own test tool does
+    (segmentation label maps go through the evaluator, see
+    :func:`test_config`)."""
+    scope = cfg.get('default_scope')
+    if scope == 'mmseg':
+        return
+    if not out.endswith(('.pkl', '.pickle')):
+        raise PreflightError(f'--out must be a .pkl file, got {out!r}')
+    if scope == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    else:
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
 
 
 def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
@@ -73,7 +164,6 @@ def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
     return 1.
     """
     import efficientvit_mm  # noqa: F401  (modules and compat fixes)
-    from efficientvit_mm.models.utils import CheckpointMismatchError
 
     from .dist import init_cpu_distributed, shutdown_distributed
     finished = False
@@ -86,8 +176,8 @@ def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
             else RUNNERS.build(cfg)
         action(runner, cfg)
         finished = True
-    except (PreflightError, CheckpointMismatchError) as err:
-        print(f'{name}: error: {err}', file=sys.stderr)
+    except UserError as err:
+        print_user_error(name, err)
         return 1
     finally:
         shutdown_distributed(clean=finished)

@@ -12,7 +12,8 @@ import os.path as osp
 import re
 from typing import List, Optional, Tuple
 
-from .config import DATALOADERS, _evaluator_cfgs, _is_remote, dataset_cfgs
+from ..errors import PreflightError
+from .config import DATALOADERS, dataset_cfgs, evaluator_cfgs, is_remote
 
 OFFICIAL_RELEASE = ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_'
                     'Zoo/releases/download/v1.0/')
@@ -31,12 +32,8 @@ _NO_DATA_HINTS = {
 }
 
 
-class PreflightError(RuntimeError):
-    """A config points at something that is not there."""
-
-
 def _join(root: Optional[str], path: str) -> str:
-    if not root or osp.isabs(path) or _is_remote(path):
+    if not root or osp.isabs(path) or is_remote(path):
         return path
     return osp.join(root, path)
 
@@ -47,13 +44,13 @@ def _dataset_problems(ds: dict) -> List[Tuple[str, str]]:
         return []  # a storage backend we cannot check from here
     root = ds.get('data_root')
     problems = []
-    if isinstance(root, str) and root and not _is_remote(root) \
+    if isinstance(root, str) and root and not is_remote(root) \
             and not osp.isdir(root):
         problems.append((root.rstrip('/') + '/', 'data_root'))
     ann = ds.get('ann_file')
     if isinstance(ann, str) and ann:
         path = _join(root, ann)
-        if not _is_remote(path) and not osp.isfile(path):
+        if not is_remote(path) and not osp.isfile(path):
             problems.append((path, 'ann_file'))
     prefix = ds.get('data_prefix')
     prefixes = prefix.items() if isinstance(prefix, dict) else [
@@ -62,7 +59,7 @@ def _dataset_problems(ds: dict) -> List[Tuple[str, str]]:
     for name, value in prefixes:
         if isinstance(value, str) and value:
             path = _join(root, value)
-            if not _is_remote(path) and not osp.isdir(path):
+            if not is_remote(path) and not osp.isdir(path):
                 problems.append((path.rstrip('/') + '/', f'{name} folder'))
     return problems
 
@@ -79,9 +76,9 @@ def check_datasets(cfg, loaders=DATALOADERS, command: str = 'train',
             for path, what in _dataset_problems(ds):
                 missing.setdefault(path, f'{what} of {key}')
     if 'val_dataloader' in loaders or 'test_dataloader' in loaders:
-        for ev in _evaluator_cfgs(cfg):
+        for ev in evaluator_cfgs(cfg):
             ann = ev.get('ann_file')
-            if isinstance(ann, str) and ann and not _is_remote(ann) \
+            if isinstance(ann, str) and ann and not is_remote(ann) \
                     and not osp.isfile(ann):
                 missing.setdefault(
                     ann, f'ann_file of {ev.get("type", "the evaluator")}')
@@ -119,7 +116,7 @@ def check_pretrained(cfg, command: str = 'train',
     """Every local ``Pretrained`` checkpoint of the model must exist."""
     for path, init in _pretrained_cfgs(cfg.get('model')):
         ckpt = init['checkpoint']
-        if not isinstance(ckpt, str) or _is_remote(ckpt) or osp.isfile(
+        if not isinstance(ckpt, str) or is_remote(ckpt) or osp.isfile(
                 osp.expanduser(ckpt)):
             continue
         lines = [f'pretrained checkpoint {ckpt} ({path}) not found.']
@@ -142,13 +139,63 @@ def check_pretrained(cfg, command: str = 'train',
 
 
 def check_checkpoint_file(path: Optional[str], what: str) -> None:
-    if not path or _is_remote(path):
+    if not path or is_remote(path):
         return
     if not osp.isfile(osp.expanduser(path)):
         raise PreflightError(f'{what} {path} not found')
 
 
+def _opt(key: str, value) -> str:
+    """A ``--cfg-options`` item (lists without spaces, as DictAction
+    reads them)."""
+    if isinstance(value, (list, tuple)):
+        value = '[' + ','.join(map(str, value)) + ']'
+    return f'{key}={value}'
+
+
+def check_widths(cfg) -> None:
+    """The neck (or the classifier head) must read the widths the
+    EfficientViT backbone of the config gives: a changed ``arch`` that
+    leaves ``in_channels`` behind stops here, with the values to set."""
+    model = cfg.get('model')
+    backbone = model.get('backbone') if isinstance(model, dict) else None
+    if not isinstance(backbone, dict) or \
+            backbone.get('type') != 'EfficientViT':
+        return
+    from ..models.backbones import EfficientViT
+    arch = backbone.get('arch', 'm0')
+    try:
+        widths = EfficientViT.stage_widths(
+            arch, backbone.get('out_indices', (0, 1, 2)))
+    except (ValueError, TypeError, KeyError) as err:
+        raise PreflightError(f'model.backbone: {err}') from None
+    name = arch if isinstance(arch, str) else 'custom'
+    neck = model.get('neck')
+    head = model.get('head')
+    if isinstance(neck, dict) and 'in_channels' in neck:
+        key, want, have = 'model.neck.in_channels', widths, neck[
+            'in_channels']
+        have = list(have) if isinstance(have, (list, tuple)) else have
+        both = f'configs/_base_/backbones/efficientvit_{name}.py'
+    elif isinstance(head, dict) and 'in_channels' in head and (
+            neck is None or isinstance(neck, dict)
+            and neck.get('type') == 'GlobalAveragePooling'):
+        key, want, have = 'model.head.in_channels', widths[-1], head[
+            'in_channels']
+        both = f'configs/efficientvit_{name}_in1k.py'
+    else:
+        return
+    if have != want:
+        raise PreflightError(
+            f'{key} is {have}, but the EfficientViT-{name} backbone gives '
+            f'{want} (its stage widths for out_indices '
+            f'{list(backbone.get("out_indices", (0, 1, 2)))}). Set it to '
+            f'match, e.g. --cfg-options {_opt(key, want)}, or start from '
+            f'{both}, which sets both.')
+
+
 def preflight_train(cfg, config_path: str) -> None:
+    check_widths(cfg)
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') and cfg.get('val_dataloader') and \
             cfg.get('val_evaluator'):
@@ -163,5 +210,6 @@ def preflight_train(cfg, config_path: str) -> None:
 
 
 def preflight_test(cfg, config_path: str, checkpoint: str) -> None:
+    check_widths(cfg)
     check_checkpoint_file(checkpoint, 'checkpoint')
     check_datasets(cfg, ['test_dataloader'], 'test', config_path)

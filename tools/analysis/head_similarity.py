@@ -13,36 +13,26 @@ images are synthetic shapes scenes. Comparing with the MHSA-style variant:
 CHECKPOINT may be ``none`` for randomly initialised weights.
 """
 import argparse
-import glob
 import os
+import os.path as osp
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, ROOT)
-
-import efficientvit_mm  # noqa: E402,F401
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-
-from efficientvit_mm.analysis import head_similarity  # noqa: E402
-from efficientvit_mm.analysis.head_similarity import plot, write_csv  # noqa
-from efficientvit_mm.apis import build_model, load_config, task_of  # noqa
-from efficientvit_mm.apis.complexity import TensorForward, data_samples  # noqa
-from efficientvit_mm.models.utils import (extract_state_dict,  # noqa: E402
-                                          load_checkpoint_file)
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:  # this checkout's package, installed or not
+    sys.path.insert(0, ROOT)
 
 
 def parse_args(argv=None):
+    from efficientvit_mm.runtime import args as cli
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+        prog='tools/analysis/head_similarity.py', description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', help="checkpoint, or 'none'")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cli.add_cfg_options(parser)
     parser.add_argument('--compare', nargs=2, metavar=('CONFIG', 'CKPT'),
                         help='a second model to plot beside the first')
-    parser.add_argument('--compare-options', nargs='+', action=DictAction,
+    cli.add_cfg_options(parser, '--compare-options',
                         help='--cfg-options of the --compare model')
     parser.add_argument('--labels', nargs='+', default=None,
                         help='legend labels (default: config names)')
@@ -53,67 +43,36 @@ def parse_args(argv=None):
                         help='images are resized to shape x shape')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out-dir', default='work_dirs/head_similarity')
-    return parser.parse_args(argv)
-
-
-def load_images(args) -> np.ndarray:
-    """(N, H, W, 3) uint8 RGB images."""
-    import cv2
-    if args.images:
-        files = sorted(f for ext in ('jpg', 'jpeg', 'png', 'JPEG')
-                       for f in glob.glob(os.path.join(args.images, '**',
-                                                       f'*.{ext}'),
-                                          recursive=True))
-        if not files:
-            raise SystemExit(f'no jpg/png images found under {args.images}')
-        images = []
-        for path in files[:args.num_images]:
-            bgr = cv2.imread(path)
-            images.append(cv2.resize(bgr, (args.shape, args.shape))[..., ::-1])
-        return np.stack(images)
-    from efficientvit_mm.datasets.shapes import ShapesGenerator
-    gen = ShapesGenerator(image_size=args.shape, seed=args.seed)
-    return np.stack([s.image for s in gen.scenes(args.num_images)])
-
-
-def batches(images: np.ndarray, cfg, batch_size: int):
-    pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
-    mean = torch.tensor(pre.get('mean', [123.675, 116.28, 103.53]))
-    std = torch.tensor(pre.get('std', [58.395, 57.12, 57.375]))
-    for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(images[i:i + batch_size].copy()).float()
-        x = (x - mean) / std  # images are RGB, as the models expect
-        yield x.permute(0, 3, 1, 2).contiguous()
-
-
-def analyse(config, checkpoint, options, images, args):
-    cfg = load_config(config, options)
-    model = build_model(cfg)
-    if checkpoint.lower() != 'none':
-        state = extract_state_dict(load_checkpoint_file(checkpoint))
-        model.load_state_dict(state, strict=True)
-    task = task_of(cfg)
-    net = TensorForward(model, data_samples(task, (args.shape, args.shape)))
-    return head_similarity(net, batches(images, cfg, args.batch_size))
+    args = parser.parse_args(argv)
+    runs = 2 if args.compare else 1
+    if args.labels and len(args.labels) != runs:
+        parser.error(f'--labels needs {runs} names')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    import numpy as np
+
+    from efficientvit_mm.analysis.head_similarity import (
+        config_head_similarity, load_images, plot, write_csv)
+    from efficientvit_mm.runtime import load_config
     os.makedirs(args.out_dir, exist_ok=True)
-    images = load_images(args)
+    images = load_images(args.images, args.num_images, args.shape, args.seed)
     runs = [(args.config, args.checkpoint, args.cfg_options)]
     if args.compare:
         runs.append((*args.compare, args.compare_options))
     labels = args.labels or [
-        os.path.splitext(os.path.basename(c))[0] +
+        osp.splitext(osp.basename(c))[0] +
         (' (cascade off)' if o and o.get('model.backbone.cascade') is False
          else '') for c, _, o in runs
     ]
-    if len(labels) != len(runs):
-        raise SystemExit(f'--labels needs {len(runs)} names')
     results, rows = {}, []
     for label, (config, ckpt, options) in zip(labels, runs):
-        result = analyse(config, ckpt, options, images, args)
+        result = config_head_similarity(
+            load_config(config, options),
+            None if ckpt.lower() == 'none' else ckpt, images,
+            args.batch_size)
         results[label] = result
         rows += [dict(r, variant=label) for r in result]
         per_block = {}
@@ -122,8 +81,8 @@ def main(argv=None):
         print(f'{label}: mean max similarity per block ' + ', '.join(
             f'{np.mean(v):.3f}' for v in per_block.values()) +
             f' | overall {np.mean([r["max_cos_sim"] for r in result]):.3f}')
-    csv_path = os.path.join(args.out_dir, 'head_similarity.csv')
-    png_path = os.path.join(args.out_dir, 'head_similarity.png')
+    csv_path = osp.join(args.out_dir, 'head_similarity.csv')
+    png_path = osp.join(args.out_dir, 'head_similarity.png')
     write_csv(rows, csv_path)
     plot(results, png_path, f'Head similarity over {len(images)} images')
     print(f'wrote {csv_path} and {png_path}')
@@ -131,4 +90,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    exit_on_user_error('tools/analysis/head_similarity.py', main)

@@ -10,62 +10,60 @@ the timing, so the model is built from the config without a checkpoint.
 """
 import argparse
 import os
+import os.path as osp
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, ROOT)
-
-import efficientvit_mm  # noqa: E402,F401
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-
-from efficientvit_mm.analysis import runtime_breakdown, summarise  # noqa
-from efficientvit_mm.analysis.runtime_breakdown import plot, write_csv  # noqa
-from efficientvit_mm.apis import build_model, load_config, task_of  # noqa
-from efficientvit_mm.apis.complexity import (DEFAULT_SHAPES,  # noqa: E402
-                                             TensorForward, data_samples)
-from efficientvit_mm.models.utils import switch_to_deploy  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:  # this checkout's package, installed or not
+    sys.path.insert(0, ROOT)
 
 
 def parse_args(argv=None):
+    from efficientvit_mm.runtime import args as cli
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+        prog='tools/analysis/runtime_breakdown.py', description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument('config')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cli.add_cfg_options(parser)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--batch-size', type=int, default=16)
-    parser.add_argument('--shape', type=int, nargs='+',
-                        help='H W or one size (default: the task default)')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='CPU threads (default 1, as the paper)')
+    cli.add_shape(parser)
+    cli.add_threads(parser, 1, ', as the paper')
     parser.add_argument('--deploy', action='store_true',
                         help='fold BatchNorm first (switch_to_deploy)')
     parser.add_argument('--runs', type=int, default=3)
     parser.add_argument('--out-dir', default='work_dirs/runtime_breakdown')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.shape = cli.parse_shape(parser, args.shape)
+    cli.check_threads(parser, args.threads)
+    import torch
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is visible')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit('--device cuda: no CUDA device is visible')
+    import torch
+
+    from efficientvit_mm.analysis import runtime_breakdown, summarise
+    from efficientvit_mm.analysis.runtime_breakdown import plot, write_csv
+    from efficientvit_mm.apis import DEFAULT_SHAPES, tensor_model
+    from efficientvit_mm.deploy import switch_to_deploy
+    from efficientvit_mm.runtime import load_config, task_of
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
-    task = task_of(cfg)
-    shape = DEFAULT_SHAPES[task] if not args.shape else tuple(
-        args.shape * 2 if len(args.shape) == 1 else args.shape)
-    model = build_model(cfg).to(args.device).eval()
+    shape = args.shape or DEFAULT_SHAPES[task_of(cfg)]
+    net = tensor_model(cfg, shape).to(args.device)
     if args.deploy:
-        switch_to_deploy(model)
-    net = TensorForward(model, data_samples(task, shape))
+        switch_to_deploy(net.model)
     x = torch.randn(args.batch_size, 3, *shape, device=args.device)
     rows = runtime_breakdown(net, x, runs=args.runs)
     os.makedirs(args.out_dir, exist_ok=True)
-    csv_path = os.path.join(args.out_dir, 'runtime_breakdown.csv')
-    png_path = os.path.join(args.out_dir, 'runtime_breakdown.png')
+    csv_path = osp.join(args.out_dir, 'runtime_breakdown.csv')
+    png_path = osp.join(args.out_dir, 'runtime_breakdown.png')
     write_csv(rows, csv_path)
-    title = (f'{os.path.basename(args.config)}: {args.device}, batch '
+    title = (f'{osp.basename(args.config)}: {args.device}, batch '
              f'{args.batch_size}, {shape[0]}x{shape[1]}'
              f'{", deploy" if args.deploy else ""}')
     plot(rows, png_path, title)
@@ -83,4 +81,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    exit_on_user_error('tools/analysis/runtime_breakdown.py', main)

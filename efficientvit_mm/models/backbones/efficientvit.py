@@ -1,6 +1,5 @@
 """EfficientViT backbone (Liu et al., CVPR 2023): cascaded group attention."""
 import copy
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -14,8 +13,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import (CascadedGroupAttention, ConvNorm, DWConvFFN,
                       PatchMerging)
-from ..layers.onednn import onednn_applies
-from ..utils.checkpoint import load_backbone_checkpoint
+from ...checkpoint.loading import load_backbone_checkpoint
+from ...deploy.onednn import cache_sized_groups
 
 
 class EfficientViTBlock(nn.Module):
@@ -114,16 +113,13 @@ class EfficientViTStage(nn.Module):
         return x
 
 
-# elements of the stem's first map per group of images on the CPU (4 MiB
-# of fp32): the largest map of a group then stays in cache
-_STEM_GROUP_ELEMENTS = 2**20
-
-
 class EfficientViTStem(nn.Sequential):
     """Four 3x3 stride-2 ConvNorms (C/8, C/4, C/2, C) with ReLU between.
 
     A Sequential, so its keys are those of the release (``patch_embed.0``,
-    ``.2``, ``.4``, ``.6``). Shape: (N, 3, H, W) -> (N, C, ~H/16, ~W/16).
+    ``.2``, ``.4``, ``.6``); each ReLU runs inside the ConvNorm before it
+    (fused into the conv once folded). Shape: (N, 3, H, W) ->
+    (N, C, ~H/16, ~W/16).
     """
 
     def __init__(self, in_channels: int, embed_dims: int, norm_cfg: dict,
@@ -140,24 +136,14 @@ class EfficientViTStem(nn.Sequential):
         super().__init__(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self[0].fused and not self.training):
-            return super().forward(x)
-        if onednn_applies(x):
-            # the first maps (C/8 x H/2 x W/2 per image) outgrow the CPU
-            # caches at inference batch sizes: run the stem on groups of
-            # images small enough to stay in cache (same result)
-            per_image = self[0].conv.out_channels * x[0, 0].numel() // 4
-            groups = min(x.shape[0], math.ceil(
-                per_image * x.shape[0] / _STEM_GROUP_ELEMENTS))
-            if groups > 1:
-                size = math.ceil(x.shape[0] / groups)
-                return torch.cat([self._forward_deploy(part)
-                                  for part in x.split(size)])
-        return self._forward_deploy(x)
+        parts = cache_sized_groups(x, self[0].conv) if self[0].fused else [x]
+        outs = [self._convs(part) for part in parts]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-    def _forward_deploy(self, x: torch.Tensor) -> torch.Tensor:
-        for i in range(0, len(self), 2):  # the ReLUs fused
-            x = self[i].forward_fused(x, relu=i < len(self) - 1)
+    def _convs(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self) - 1
+        for i in range(0, len(self), 2):
+            x = self[i](x, relu=i < last)
         return x
 
 
@@ -270,16 +256,25 @@ class EfficientViT(BaseModule):
         self._freeze_stages()
 
     # ------------------------------------------------------------- arguments
-    def _parse_arch(self, arch) -> dict:
-        required = set(self.arch_zoo['m0'])
+    @classmethod
+    def stage_widths(cls, arch: Union[str, dict] = 'm0',
+                     out_indices: Sequence[int] = (0, 1, 2)) -> List[int]:
+        """The channels of the maps a backbone of ``arch`` returns for
+        ``out_indices``: what a neck's ``in_channels`` must be."""
+        dims = cls._parse_arch(arch)['embed_dims']
+        return [dims[i] for i in cls._parse_out_indices(out_indices)]
+
+    @classmethod
+    def _parse_arch(cls, arch) -> dict:
+        required = set(cls.arch_zoo['m0'])
         if isinstance(arch, str):
             key = arch.lower()
-            if key not in self.arch_zoo:
+            if key not in cls.arch_zoo:
                 raise ValueError(
                     f'unknown EfficientViT arch {arch!r}; valid names: '
-                    f'{sorted(self.arch_zoo)} (or a dict with keys '
+                    f'{sorted(cls.arch_zoo)} (or a dict with keys '
                     f'{sorted(required)})')
-            return copy.deepcopy(self.arch_zoo[key])
+            return copy.deepcopy(cls.arch_zoo[key])
         if not isinstance(arch, dict):
             raise TypeError(f'arch must be a name or a dict, got {arch!r}')
         missing = required - set(arch)
@@ -290,8 +285,8 @@ class EfficientViT(BaseModule):
                 f'{sorted(required)}; missing {sorted(missing)}, '
                 f'unexpected {sorted(extra)}')
         for key in ('embed_dims', 'depths', 'num_heads'):
-            if len(arch[key]) != self.num_stages:
-                raise ValueError(f'arch[{key!r}] needs {self.num_stages} '
+            if len(arch[key]) != cls.num_stages:
+                raise ValueError(f'arch[{key!r}] needs {cls.num_stages} '
                                  f'values, got {arch[key]}')
         return copy.deepcopy(dict(arch))
 
@@ -304,18 +299,19 @@ class EfficientViT(BaseModule):
                              f'{self.num_stages} positive ints, got {value!r}')
         return values
 
-    def _parse_out_indices(self, out_indices) -> List[int]:
+    @classmethod
+    def _parse_out_indices(cls, out_indices) -> List[int]:
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         parsed = []
         for index in out_indices:
             if not isinstance(index, int) or not (
-                    -self.num_stages <= index < self.num_stages):
+                    -cls.num_stages <= index < cls.num_stages):
                 raise ValueError(
                     f'out_indices must be stage indices in '
-                    f'[0, {self.num_stages - 1}] (or negative from the end), '
+                    f'[0, {cls.num_stages - 1}] (or negative from the end), '
                     f'got {tuple(out_indices)}')
-            parsed.append(index % self.num_stages)
+            parsed.append(index % cls.num_stages)
         if len(set(parsed)) != len(parsed) or not parsed:
             raise ValueError(f'out_indices must be non-empty and unique, got '
                              f'{tuple(out_indices)}')

@@ -24,21 +24,58 @@ def relative_offset_index(height: int, width: int, window_size: int,
     return dy * window_size + dx
 
 
-def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
-    """(N, C, H, W) with H, W multiples of the window -> (N*nH*nW, C, w, w)."""
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last)
+
+
+def window_partition(x: torch.Tensor, window_size: int
+                     ) -> Tuple[torch.Tensor, Tuple[int, ...]]:
+    """Zero-pad (N, C, H, W) to multiples of the window and cut it into
+    (N*nH*nW, C, w, w) windows.
+
+    The windows keep the memory format of ``x`` (channels_last maps are cut
+    in their NHWC order), and a map that is already a multiple of the window
+    is not padded. Returns the windows and the grid ``(N, H, W, nH, nW)``
+    that :func:`window_reverse` needs.
+    """
     n, c, h, w = x.shape
-    x = x.view(n, c, h // window_size, window_size, w // window_size,
-               window_size)
-    return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, window_size,
-                                               window_size)
+    ws = window_size
+    pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
+    n_h, n_w = (h + pad_b) // ws, (w + pad_r) // ws
+    pad = pad_b or pad_r or torch.jit.is_tracing()
+    # (traced graphs keep the pad: its size depends on H and W)
+    if _channels_last(x):
+        tokens = x.permute(0, 2, 3, 1)  # (N, H, W, C), a view
+        if pad:
+            tokens = F.pad(tokens, (0, 0, 0, pad_r, 0, pad_b))
+        tokens = tokens.reshape(n, n_h, ws, n_w, ws, c).transpose(2, 3)
+        windows = tokens.reshape(-1, ws, ws, c).permute(0, 3, 1, 2)
+    else:
+        if pad:
+            x = F.pad(x, (0, pad_r, 0, pad_b))
+        windows = x.reshape(n, c, n_h, ws, n_w, ws).permute(
+            0, 2, 4, 1, 3, 5).reshape(-1, c, ws, ws)
+    return windows, (n, h, w, n_h, n_w)
 
 
-def window_reverse(windows: torch.Tensor, batch: int, height: int,
-                   width: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: -> (N, C, H, W)."""
+def window_reverse(windows: torch.Tensor,
+                   grid: Tuple[int, ...]) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: -> (N, C, H, W), padding cropped,
+    in the memory format of the windows."""
+    n, h, w, n_h, n_w = grid
     _, c, ws, _ = windows.shape
-    x = windows.view(batch, height // ws, width // ws, c, ws, ws)
-    return x.permute(0, 3, 1, 4, 2, 5).reshape(batch, c, height, width)
+    if _channels_last(windows):
+        x = windows.permute(0, 2, 3, 1).reshape(n, n_h, n_w, ws, ws, c)
+        x = x.transpose(2, 3).reshape(n, n_h * ws, n_w * ws, c)
+        return x[:, :h, :w].permute(0, 3, 1, 2)
+    x = windows.reshape(n, n_h, n_w, c, ws, ws).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(n, c, n_h * ws, n_w * ws)[:, :, :h, :w]
+
+
+def _tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) -> (B, h*w, C), a view (free for channels_last maps)."""
+    return x.flatten(2).transpose(1, 2)
 
 
 class CascadedGroupAttention(nn.Module):
@@ -143,11 +180,19 @@ class CascadedGroupAttention(nn.Module):
 
     # ----------------------------------------------------------------- forward
     def head_outputs(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Per-head outputs of one window batch: list of (N, C/h, H, W)."""
-        n, _, h, w = x.shape
+        """The cascade over the heads, within each map of ``x`` (one window
+        per sample): list of per-head outputs, (B, C/h, H, W) each.
+
+        Works in either memory format: on channels_last maps the tokens are
+        free views and each head's output is written token-major, so the
+        whole cascade stays channels_last (the layout the folded convs run
+        fastest in on the CPU); NCHW maps stay NCHW.
+        """
+        b, _, h, w = x.shape
         bias = self.attention_bias(h, w)
+        token_major = _channels_last(x)
         splits = x.chunk(self.num_heads, dim=1)
-        outs = []
+        outs: List[torch.Tensor] = []
         for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
             if not self.cascade:
                 feat = x
@@ -157,97 +202,28 @@ class CascadedGroupAttention(nn.Module):
                 feat = splits[i] + outs[-1]
             q, k, v = qkv(feat).split(
                 [self.key_dim, self.key_dim, self.head_dims], dim=1)
-            q = dw(q).flatten(2)  # (N, kd, L)
-            attn = (q.transpose(1, 2) @ k.flatten(2)) * self.scale + bias[i]
-            attn = attn.softmax(dim=-1)  # (N, L, L)
-            out = v.flatten(2) @ attn.transpose(1, 2)  # (N, C/h, L)
-            outs.append(out.view(n, self.head_dims, h, w))
+            q = dw(q)
+            # (B, L, L): q k^T * scale + bias, the bias added by baddbmm
+            attn = torch.baddbmm(bias[i], _tokens(q), k.flatten(2),
+                                 alpha=self.scale).softmax(dim=-1)
+            if token_major:  # (B, L, C/h) -> channels_last (B, C/h, h, w)
+                out = torch.bmm(attn, _tokens(v)).transpose(1, 2)
+            else:  # (B, C/h, L), NCHW
+                out = torch.bmm(v.flatten(2), attn.transpose(1, 2))
+            outs.append(out.unflatten(2, (h, w)))
         return outs
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
-        """Attention over the whole of ``x`` (one window per sample)."""
-        return self.proj(F.relu(torch.cat(self.head_outputs(x), dim=1)))
+        """Attention within each map of ``x`` (one window per sample)."""
+        heads = torch.cat(self.head_outputs(x), dim=1)
+        return self.proj(F.relu(heads, inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused:
-            return self._forward_tokens(x)
-        n, _, h, w = x.shape
         ws = self.window_size
-        if h <= ws and w <= ws:
+        if x.shape[2] <= ws and x.shape[3] <= ws:
             return self.attend(x)
-        pad_b = (ws - h % ws) % ws
-        pad_r = (ws - w % ws) % ws
-        x = F.pad(x, (0, pad_r, 0, pad_b))
-        windows = self.attend(window_partition(x, ws))
-        x = window_reverse(windows, n, h + pad_b, w + pad_r)
-        return x[:, :, :h, :w]
-
-    # ------------------------------------------------- fused inference path
-    @property
-    def fused(self) -> bool:
-        """True once every ConvNorm is folded (``switch_to_deploy``)."""
-        return self.proj.fused and all(m.fused for m in self.qkvs) and all(
-            m.fused for m in self.dws)
-
-    def _forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Same maths as the NCHW path, in (windows, tokens, C) layout.
-
-        Windows are cut from an NHWC view, so a channels_last input needs no
-        layout conversion; the folded convs run on channels_last maps of the
-        token rows (oneDNN on the CPU, with packed weights), and the bias add
-        is fused into ``baddbmm``. Used once the BatchNorms are folded.
-        """
-        n, c, h, w = x.shape
-        ws = self.window_size
-        tokens = x.permute(0, 2, 3, 1)  # (N, H, W, C): free for channels_last
-        whole = h <= ws and w <= ws
-        if whole:
-            win_h, win_w = h, w
-            tokens = tokens.reshape(n, h * w, c)
-        else:
-            win_h = win_w = ws
-            pad_b = (ws - h % ws) % ws
-            pad_r = (ws - w % ws) % ws
-            if pad_b or pad_r or torch.jit.is_tracing():
-                # (traced graphs keep the pad: its size depends on H, W)
-                tokens = F.pad(tokens, (0, 0, 0, pad_r, 0, pad_b))
-            n_h, n_w = (h + pad_b) // ws, (w + pad_r) // ws
-            tokens = tokens.view(n, n_h, ws, n_w, ws, c).transpose(2, 3)
-            tokens = tokens.reshape(n * n_h * n_w, ws * ws, c)
-        bias = self.attention_bias(win_h, win_w)
-        batch, length = tokens.shape[:2]
-
-        def as_map(t: torch.Tensor) -> torch.Tensor:
-            # (B', L, C') tokens -> channels_last (B', C', h, w) for oneDNN.
-            t = t.reshape(batch, win_h, win_w, t.shape[-1]).permute(0, 3, 1, 2)
-            return t.contiguous(memory_format=torch.channels_last)
-
-        def as_tokens(t: torch.Tensor) -> torch.Tensor:
-            return t.permute(0, 2, 3, 1).reshape(batch, length, t.shape[1])
-
-        splits = tokens.split(self.head_dims, dim=2)
-        outs = []
-        for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
-            if not self.cascade:
-                feat = tokens
-            elif i == 0:
-                feat = splits[0]
-            else:
-                feat = splits[i] + outs[-1]
-            q, k, v = as_tokens(qkv.forward_fused(as_map(feat))).split(
-                [self.key_dim, self.key_dim, self.head_dims], dim=2)
-            q = as_tokens(dw.forward_fused(as_map(q)))
-            attn = torch.baddbmm(bias[i], q, k.transpose(1, 2),
-                                 alpha=self.scale).softmax(dim=-1)
-            outs.append(torch.bmm(attn, v))  # (B', L, C/h)
-        out = as_tokens(
-            self.proj.forward_fused(as_map(torch.cat(outs, dim=2).relu_())))
-        if whole:
-            out = out.view(n, h, w, c)
-        else:
-            out = out.view(n, n_h, n_w, ws, ws, c).transpose(2, 3).reshape(
-                n, n_h * ws, n_w * ws, c)[:, :h, :w]
-        return out.permute(0, 3, 1, 2)
+        windows, grid = window_partition(x, ws)
+        return window_reverse(self.attend(windows), grid)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, key_dim={self.key_dim}, '

@@ -3,21 +3,23 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .onednn import PackedWeights, fused_conv
+from ...deploy.onednn import PackedWeights, fused_conv
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
-    """Return a biased copy of ``conv`` that computes ``bn(conv(x))`` (eval-mode BN)."""
+    """A biased copy of ``conv`` computing ``bn(conv(x))`` (eval-mode BN)."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     fused = nn.Conv2d(
         conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
         conv.padding, conv.dilation, conv.groups, bias=True,
         padding_mode=conv.padding_mode,
         device=conv.weight.device, dtype=conv.weight.dtype)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(
+        bn.running_mean)
     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
     fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
     return fused
@@ -26,11 +28,14 @@ def fold_bn_into_conv(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
 class ConvNorm(nn.Module):
     """Conv2d without bias followed by a norm layer (BatchNorm by default).
 
-    ``fuse()`` folds the norm into the conv in place: ``conv`` gains a bias and
-    ``bn`` becomes ``nn.Identity``, so the state-dict keys of a fused model are
-    ``conv.weight``/``conv.bias``. ``deploy=True`` builds that structure directly.
-    Once folded, ``forward_fused`` also takes the ReLU and/or residual add that
-    follow the layer (fused into one oneDNN call on the CPU at inference).
+    ``forward`` also takes the ReLU and the residual add that follow the
+    layer: ``relu?(bn(conv(x)) + residual?)``. ``fuse()`` folds the norm into
+    the conv in place: ``conv`` gains a bias and ``bn`` becomes
+    ``nn.Identity``, so the state-dict keys of a fused model are
+    ``conv.weight``/``conv.bias``; ``deploy=True`` builds that structure
+    directly. A folded layer runs conv, add and ReLU as one oneDNN call on
+    the CPU at inference (:mod:`efficientvit_mm.deploy.onednn`), with its
+    weight packed once; only folded layers carry that packed state.
 
     Shape: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
     """
@@ -48,38 +53,37 @@ class ConvNorm(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                               padding, groups=groups, bias=deploy)
+        self.packed: Optional[PackedWeights] = None
         if deploy:
             self.bn = nn.Identity()
+            self.packed = PackedWeights()
         else:
             self.bn = build_norm_layer(norm_cfg, out_channels)[1]
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.constant_(self.bn.bias, 0.)
-        self.packed = PackedWeights()  # oneDNN weight layouts, not state
 
     @property
     def fused(self) -> bool:
+        """True once the norm is folded into the conv (by :meth:`fuse`,
+        ``deploy=True`` or mmcv's ``fuse_conv_bn``)."""
         return not isinstance(self.bn, _BatchNorm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
-
-    def forward_fused(self, x: torch.Tensor, relu: bool = False,
-                      residual: Optional[torch.Tensor] = None
-                      ) -> torch.Tensor:
-        """``relu?(self(x) + residual?)`` of a folded layer, in one call.
-
-        Inference helper for deploy models: the BatchNorm must be folded.
-        """
-        if not self.fused:
-            raise RuntimeError('forward_fused needs the BatchNorm folded: '
-                               'call fuse() (or switch_to_deploy()) first')
-        return fused_conv(self.conv, self.packed, x, relu, residual)
+    def forward(self, x: torch.Tensor, relu: bool = False,
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.fused:
+            return fused_conv(self.conv, self.packed, x, relu, residual)
+        out = self.bn(self.conv(x))
+        if residual is not None:
+            out = out + residual
+        return F.relu(out, inplace=True) if relu else out
 
     @torch.no_grad()
     def fuse(self) -> None:
         if not self.fused:
             self.conv = fold_bn_into_conv(self.conv, self.bn)
             self.bn = nn.Identity()
+        if self.packed is None:
+            self.packed = PackedWeights()
 
 
 class NormLinear(nn.Module):

@@ -1,4 +1,7 @@
-"""The 'bread' of the sandwich block: depthwise-conv token interaction and FFN."""
+"""The 'bread' of the sandwich block: depthwise-conv token interaction and
+FFN."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks import DropPath
@@ -10,6 +13,7 @@ class ConvFFN(nn.Module):
     """Pointwise FFN: 1x1 ConvNorm (C -> ratio*C), ReLU, 1x1 ConvNorm (-> C).
 
     The second BN starts at zero so a fresh residual branch is the identity.
+    ``forward(x, residual)`` adds ``residual`` to the output.
     Shape: (N, C, H, W) -> (N, C, H, W).
     """
 
@@ -18,12 +22,12 @@ class ConvFFN(nn.Module):
         super().__init__()
         hidden = channels * ratio
         self.pw1 = ConvNorm(channels, hidden, norm_cfg=norm_cfg, deploy=deploy)
-        self.act = nn.ReLU(inplace=True)
         self.pw2 = ConvNorm(hidden, channels, bn_weight_init=0.,
                             norm_cfg=norm_cfg, deploy=deploy)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pw2(self.act(self.pw1(x)))
+    def forward(self, x: torch.Tensor,
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.pw2(self.pw1(x, relu=True), residual=residual)
 
 
 class DWConvFFN(nn.Module):
@@ -52,9 +56,10 @@ class DWConvFFN(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.dw.fused and not self.training:  # deploy: 3 fused calls
-            x = self.dw.forward_fused(x, residual=x)
-            hidden = self.ffn.pw1.forward_fused(x, relu=True)
-            return self.ffn.pw2.forward_fused(hidden, residual=x)
-        x = x + self.drop_path(self.dw(x))
-        return x + self.drop_path(self.ffn(x))
+        if self.training and isinstance(self.drop_path, DropPath):
+            # stochastic depth scales each branch before its residual add
+            x = x + self.drop_path(self.dw(x))
+            return x + self.drop_path(self.ffn(x))
+        # the residual adds go into the convs (one call each once folded)
+        x = self.dw(x, residual=x)
+        return self.ffn(x, residual=x)

@@ -47,7 +47,6 @@ class PatchMerging(nn.Module):
         hidden = in_channels * expand_ratio
         self.conv1 = ConvNorm(in_channels, hidden, norm_cfg=norm_cfg,
                               deploy=deploy)
-        self.act = nn.ReLU(inplace=True)
         self.conv2 = ConvNorm(hidden, hidden, 3, 2, 1, groups=hidden,
                               norm_cfg=norm_cfg, deploy=deploy)
         self.se = SqueezeExcite(hidden, 0.25)
@@ -55,10 +54,6 @@ class PatchMerging(nn.Module):
                               deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.conv1.fused and not self.training:  # deploy: fused ReLUs
-            x = self.conv1.forward_fused(x, relu=True)
-            x = self.conv2.forward_fused(x, relu=True)
-            return self.conv3.forward_fused(self.se(x))
-        x = self.act(self.conv1(x))
-        x = self.act(self.conv2(x))
+        x = self.conv1(x, relu=True)
+        x = self.conv2(x, relu=True)
         return self.conv3(self.se(x))

@@ -152,6 +152,14 @@ class EfficientViTFPN(BaseModule):
             raise ValueError(f'EfficientViTFPN expects {self.num_ins} inputs '
                              f'(in_channels={self.in_channels}), got '
                              f'{len(inputs)}; check the backbone out_indices')
+        widths = [int(x.shape[1]) for x in inputs]
+        if widths != self.in_channels:
+            raise ValueError(
+                f'the backbone gives maps of {widths} channels but the neck '
+                f'was built for in_channels={self.in_channels}: set '
+                f'model.neck.in_channels to the widths of the backbone arch, '
+                f'e.g. --cfg-options model.neck.in_channels='
+                f'"[{",".join(map(str, widths))}]"')
         laterals = [
             conv(inputs[i + self.start_level])
             for i, conv in enumerate(self.lateral_convs)

@@ -1,0 +1,23 @@
+# Semantic FPN-EfficientViT on ADE20K (150 classes), 512x512 crops, for
+# every arch: the task configs (configs/fpn_efficientvit_m*_ade20k.py) add
+# the backbone of their arch.
+#
+# BatchNorm. The head's norm_cfg is SyncBN, for multi-GPU runs. In one
+# process mmengine's Runner turns every SyncBN into plain BN by itself; for
+# multi-process runs without GPUs (gloo), tools/train.py does the same
+# before the model is built (SyncBN needs CUDA). The backbone keeps its
+# ImageNet BN statistics frozen (norm_eval=True), as the official
+# downstream EfficientViT code does.
+_base_ = [
+    './models/fpn_efficientvit.py',
+    'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    './schedules/adamw_poly_40k_ade20k.py',
+]
+data_root = 'data/ade/ADEChallengeData2016'
+crop_size = (512, 512)
+model = dict(data_preprocessor=dict(size=crop_size))
+# 4 GPUs x 8 images = 32 images per iteration
+train_dataloader = dict(batch_size=8, num_workers=4)
+val_dataloader = dict(batch_size=1, num_workers=4)
+test_dataloader = val_dataloader

@@ -1,0 +1,12 @@
+# Mask R-CNN-EfficientViT on COCO with the paper's recipe, for every arch:
+# the task configs (configs/mask_rcnn_efficientvit_m*_coco.py) add the
+# backbone of their arch.
+_base_ = [
+    './models/mask_rcnn_efficientvit_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    './schedules/adamw_1x_coco.py',
+    'mmdet::_base_/default_runtime.py',
+]
+data_root = 'data/coco/'
+# 8 GPUs x 2 images
+train_dataloader = dict(batch_size=2, num_workers=2)

@@ -1,0 +1,90 @@
+"""The one timing engine of the package, and peak-memory readings.
+
+Every figure the benchmarks print comes from :func:`time_interleaved`: the
+contenders are warmed up, then timed in turn, run after run, so a slow
+phase of the machine (another process, a page-fault storm) hits all of
+them alike and the ratios between them stay meaningful.
+"""
+import math
+import os
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+
+# kineto (torch.profiler) prints start/stop lines to stderr unless told not to
+os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+
+
+def sync(device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously)."""
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_interleaved(steps: Dict[str, Callable[[], object]], warmup: int = 3,
+                     repeats: int = 7, device='cpu', calls: int = 1,
+                     min_run_s: float = 0.) -> Dict[str, List[float]]:
+    """Seconds per call of each step: ``repeats`` timed runs each, the steps
+    taken in turn.
+
+    A run makes ``calls`` calls of the step, then waits for the device;
+    ``warmup`` untimed runs come first. With ``min_run_s``, a fast step gets
+    as many calls per run as fill ``min_run_s`` (judged by its fastest
+    warm-up run), so that a run is not dominated by the caches the previous
+    step left cold.
+    """
+    def run(step, n) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            step()
+        sync(device)
+        return (time.perf_counter() - start) / n
+
+    per_run = {}
+    for name, step in steps.items():
+        fastest = min([run(step, calls) for _ in range(warmup)] or [0.])
+        per_run[name] = max(calls, math.ceil(min_run_s / fastest)) \
+            if min_run_s and fastest > 0 else calls
+    seconds: Dict[str, List[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            seconds[name].append(run(step, per_run[name]))
+    return seconds
+
+
+def median(seconds: List[float]) -> float:
+    return statistics.median(seconds)
+
+
+def peak_memory(fn: Callable[[], object], device='cpu') -> float:
+    """Peak bytes allocated while ``fn()`` runs, above the level before it.
+
+    CUDA: ``torch.cuda.max_memory_allocated``. CPU: the allocator records of
+    torch.profiler (``[memory]`` events: +size on allocation, -size on
+    free) in time order, summed, maximum taken.
+    """
+    if str(device).startswith('cuda'):
+        sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        sync(device)
+        return float(torch.cuda.max_memory_allocated() - base)
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True,
+                 record_shapes=False) as prof:
+        fn()
+    records = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == '[memory]' and e.device_type() == DeviceType.CPU)
+    if not records:
+        raise RuntimeError('the profiler recorded no CPU allocations')
+    level = peak = 0
+    for _, delta in records:
+        level += delta
+        peak = max(peak, level)
+    return float(peak)

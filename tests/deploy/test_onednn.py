@@ -1,0 +1,142 @@
+"""The oneDNN fused inference path of folded convolutions."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from efficientvit_mm.deploy import onednn
+from efficientvit_mm.models import EfficientViT
+from efficientvit_mm.models.layers import ConvNorm
+from efficientvit_mm.testing import randomise
+
+pytestmark = pytest.mark.skipif(onednn._POINTWISE is None,
+                                reason='this torch has no oneDNN pointwise op')
+
+
+def _folded(cin=16, cout=32, k=3, groups=1):
+    layer = randomise(ConvNorm(cin, cout, k, 1, k // 2, groups=groups)).eval()
+    layer.fuse()
+    return layer
+
+
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+def test_fused_calls_compute_conv_relu_and_residual(memory_format):
+    layer = _folded(16, 16, 3, groups=16)
+    x = torch.randn(2, 16, 9, 11).contiguous(memory_format=memory_format)
+    conv = layer.conv
+    with torch.no_grad():
+        assert onednn.onednn_applies(x)
+        plain = F.conv2d(x, conv.weight, conv.bias, padding=1, groups=16)
+        assert torch.allclose(layer(x), plain, atol=1e-5)
+        assert torch.allclose(layer(x, relu=True),
+                              plain.relu(), atol=1e-5)
+        assert torch.allclose(layer(x, residual=x), plain + x,
+                              atol=1e-5)
+        assert torch.allclose(layer(x, relu=True, residual=x),
+                              (plain + x).relu(), atol=1e-5)
+
+
+def test_weights_are_packed_once_per_shape_and_repacked_after_edits():
+    layer = _folded()
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        layer(x)
+        layer(x)
+        assert len(layer.packed._cache) == 1
+        layer(torch.randn(2, 16, 10, 8))
+        assert len(layer.packed._cache) == 2
+        layer.conv.weight.mul_(2)  # in-place edit: new version, new packing
+        out = layer(x)
+        expected = F.conv2d(x, layer.conv.weight, layer.conv.bias, padding=1)
+    assert torch.allclose(out, expected, atol=1e-5)
+    for shape in range(6):  # the cache keeps a few shapes only
+        with torch.no_grad():
+            layer(torch.randn(1, 16, 8 + shape, 8))
+    assert len(layer.packed._cache) <= onednn._MAX_PACKED_SHAPES
+
+
+def test_autograd_and_tracing_take_the_plain_path():
+    layer = _folded()
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    out = layer(x, relu=True)
+    out.sum().backward()  # the oneDNN operator has no backward
+    assert x.grad is not None and layer.conv.weight.grad is not None
+
+    class Wrapper(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, t):
+            return self.layer(t, relu=True)
+
+    with torch.no_grad():
+        traced = torch.jit.trace(Wrapper(), x.detach())
+    graph = str(traced.inlined_graph)
+    assert 'aten::relu_' in graph and 'mkldnn' not in graph
+
+
+def test_deploy_model_with_packed_weights_deep_copies_and_matches():
+    model = randomise(EfficientViT('m0', window_size=(7, 7, 4))).eval()
+    x = torch.randn(2, 3, 224, 224).contiguous(
+        memory_format=torch.channels_last)
+    fused = copy.deepcopy(model)
+    fused.switch_to_deploy()
+    fused.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = model(x)
+        first = fused(x)  # packs every weight
+        twin = copy.deepcopy(fused)  # packed weights are not copied
+        second = twin(x)
+    for e, a, b in zip(expected, first, second):
+        assert (e - a).abs().max() <= 1e-4
+        assert torch.equal(a, b)
+
+
+def test_packed_state_exists_only_once_folded():
+    """An unfolded layer computes relu(bn(conv(x)) + residual) with plain
+    ops and carries no packed weights; folding adds them."""
+    layer = randomise(ConvNorm(4, 4)).eval()
+    x = torch.randn(1, 4, 2, 2)
+    assert layer.packed is None and not layer.fused
+    with torch.no_grad():
+        expected = (layer.bn(layer.conv(x)) + x).relu()
+        assert torch.allclose(layer(x, relu=True, residual=x), expected)
+        layer.fuse()
+        assert layer.packed is not None and layer.fused
+        assert torch.allclose(layer(x, relu=True, residual=x), expected,
+                              atol=1e-5)
+    built_folded = ConvNorm(4, 4, deploy=True)
+    assert built_folded.fused and built_folded.packed is not None
+
+
+def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
+    """On the CPU the folded stem takes a batch a few images at a time (its
+    first maps then stay in cache): uneven groups, same maps, same layout."""
+    model = randomise(EfficientViT('m0')).eval()
+    stem = copy.deepcopy(model.patch_embed)
+    for i in range(0, len(stem), 2):
+        stem[i].fuse()
+    x = torch.randn(5, 3, 64, 64).contiguous(
+        memory_format=torch.channels_last)
+    # 8 x 32 x 32 first-map elements per image: groups of 2, 2 and 1
+    monkeypatch.setattr(onednn, '_GROUP_ELEMENTS', 8 * 32 * 32 * 2)
+    calls = []
+    monkeypatch.setattr(stem, '_convs', lambda part: calls.append(
+        part.shape[0]) or type(stem)._convs(stem, part))
+    with torch.no_grad():
+        grouped = stem(x)
+        whole = type(stem)._convs(stem, x)
+        expected = model.patch_embed(x)
+    assert calls == [2, 2, 1]
+    assert torch.equal(grouped, whole)
+    assert (grouped - expected).abs().max() <= 1e-4
+    assert grouped.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():  # one image, or a small batch: one group
+        calls.clear()
+        stem(x[:1])
+    assert calls == [1]
