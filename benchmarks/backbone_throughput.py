@@ -8,19 +8,17 @@ classification windows (7, 7, 4). For each arch, eager (as built) and deploy
 (BatchNorm folded) are timed interleaved in channels_last; the table gives
 images/s, batch-1 latency and the deploy speed-up.
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--archs', nargs='+',
-                        default=[f'm{i}' for i in range(6)])
+    from efficientvit_mm.runtime import args as cli
+    parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
+    cli.add_archs(parser)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--shape', type=int, default=224)
     parser.add_argument('--threads', type=int, default=1)
@@ -41,15 +39,18 @@ def main(argv=None):
     rows = {}
     for arch in args.archs:
         model = EfficientViT(arch, window_size=(7, 7, 4)).eval()
-        models = {mode: (prepare(model, mode, example),) * 2
-                  for mode in ('eager', 'deploy')}
+        models = {
+            mode: (prepare(model, mode, example), ) * 2
+            for mode in ('eager', 'deploy')
+        }
         res = benchmark(models, args.batch_size, (args.shape, args.shape),
                         args.device, repeats=args.repeats)
         e, d = res['eager'], res['deploy']
         rows[arch] = res
-        print(f'{arch:<6}{e["images_per_s"]:>13.1f}{d["images_per_s"]:>14.1f}'
-              f'{d["images_per_s"] / e["images_per_s"]:>9.2f}x'
-              f'{e["latency_ms"]:>13.2f}{d["latency_ms"]:>14.2f}', flush=True)
+        print(
+            f'{arch:<6}{e["images_per_s"]:>13.1f}{d["images_per_s"]:>14.1f}'
+            f'{d["images_per_s"] / e["images_per_s"]:>9.2f}x'
+            f'{e["latency_ms"]:>13.2f}{d["latency_ms"]:>14.2f}', flush=True)
     return rows
 
 

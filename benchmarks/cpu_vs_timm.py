@@ -16,33 +16,31 @@ deploy mode), keep freed memory in the process:
     MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 \\
         .venv/bin/python benchmarks/cpu_vs_timm.py
 """
-import argparse
 import json
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--archs', nargs='+',
-                        default=[f'm{i}' for i in range(6)])
-    parser.add_argument('--repeats', type=int, default=9)
+    from efficientvit_mm.runtime import args as cli
+    parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
+    cli.add_archs(parser)
     parser.add_argument('--json', help='write all figures to this file')
+    parser.add_argument('--repeats', type=int, default=9)
     args = parser.parse_args(argv)
     from efficientvit_mm.benchmarking import describe_machine
-    from efficientvit_mm.benchmarking.inference import (TIMM,
-                                                        benchmark_config,
+    from efficientvit_mm.benchmarking.inference import (TIMM, benchmark_config,
                                                         format_results)
     from efficientvit_mm.runtime import load_config
     table = {}
     for arch in args.archs:
         config = osp.join(ROOT, 'configs', f'efficientvit_{arch}_in1k.py')
-        report = benchmark_config(load_config(config), ('eager', 'deploy'),
-                                  compare_timm=True, repeats=args.repeats)
+        report = benchmark_config(
+            load_config(config), ('eager', 'deploy'), compare_timm=True,
+            repeats=args.repeats)
         print(format_results(report, config), flush=True)
         table[arch] = report['results']
     print(f'\n{describe_machine()}')
@@ -54,8 +52,8 @@ def main(argv=None):
               f'{d / t:>12.2f}x')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(machine=describe_machine(), results=table), f,
-                      indent=2)
+            json.dump(
+                dict(machine=describe_machine(), results=table), f, indent=2)
     return table
 
 

@@ -7,17 +7,16 @@ biases, then compares eager fp32 logits with deploy (BN folded,
 channels_last) and a CUDA-graph replay of it; prints the max abs
 differences (the CPU test suite holds deploy to 1e-4).
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    from efficientvit_mm.runtime import args as cli
+    parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
     parser.add_argument('--arch', default='m4')
     parser.add_argument('--batch-size', type=int, default=8)
     args = parser.parse_args(argv)
@@ -29,8 +28,8 @@ def main(argv=None):
     from efficientvit_mm.testing import randomise
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    cfg = load_config(osp.join(ROOT, 'configs',
-                               f'efficientvit_{args.arch}_in1k.py'))
+    cfg = load_config(
+        osp.join(ROOT, 'configs', f'efficientvit_{args.arch}_in1k.py'))
     net = randomise(tensor_model(cfg, (224, 224)), seed=0).cuda()
     x = torch.randn(args.batch_size, 3, 224, 224, device='cuda')
     with torch.inference_mode():

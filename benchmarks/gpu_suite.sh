@@ -41,11 +41,11 @@ step m4_b2048_fp16 120 "$PY" tools/benchmark.py --arch m4 --device cuda \
 step m4_fp32_latency 90 "$PY" tools/benchmark.py --arch m4 --device cuda \
     --batch-size 64 --mode eager deploy cudagraph --compare-timm \
     --json "$OUT/m4_fp32.json"
-step det_step_fp32 100 "$PY" benchmarks/det_train_step.py --device cuda \
+step det_step_fp32 100 "$PY" benchmarks/train_step.py det --device cuda \
     --batch-size 16 --shape 800 1216
-step det_step_amp 100 "$PY" benchmarks/det_train_step.py --device cuda \
+step det_step_amp 100 "$PY" benchmarks/train_step.py det --device cuda \
     --batch-size 16 --shape 800 1216 --amp
-step det_with_cp 80 "$PY" benchmarks/det_train_step.py --device cuda \
+step det_with_cp 80 "$PY" benchmarks/train_step.py det --device cuda \
     --with-cp-figure
 step runtime_breakdown_gpu 45 "$PY" tools/analysis/runtime_breakdown.py \
     configs/efficientvit_m4_in1k.py --device cuda --batch-size 256 \

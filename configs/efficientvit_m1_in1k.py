@@ -1,6 +1,4 @@
 # EfficientViT-M1 on ImageNet-1k: the M4 recipe with the M1 backbone.
 _base_ = ['./efficientvit_m4_in1k.py']
 
-model = dict(
-    backbone=dict(arch='m1'),
-    head=dict(in_channels=192))
+model = dict(backbone=dict(arch='m1'), head=dict(in_channels=192))

@@ -30,51 +30,35 @@ model = dict(
         drop_path_rate=0.),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
-        type='EfficientViTClsHead',
-        num_classes=1000,
-        in_channels=384,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        topk=(1, 5)),
+        type='EfficientViTClsHead', num_classes=1000, in_channels=384,
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                  mode='original'), topk=(1, 5)),
     train_cfg=dict(augments=[
         dict(type='Mixup', alpha=0.8),
         dict(type='CutMix', alpha=1.0),
     ]))
 
 data_root = 'data/imagenet'
-train_dataloader = dict(
-    batch_size=256, num_workers=8, dataset=dict(data_root=data_root))
-val_dataloader = dict(
-    batch_size=256, num_workers=8, dataset=dict(data_root=data_root))
+train_dataloader = dict(batch_size=256, num_workers=8,
+                        dataset=dict(data_root=data_root))
+val_dataloader = dict(batch_size=256, num_workers=8,
+                      dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
-    type='AGCOptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-3, weight_decay=0.025, eps=1e-8,
-        betas=(0.9, 0.999)),
-    paramwise_cfg=dict(
-        _delete_=True,
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        flat_decay_mult=0.0,
-        custom_keys={'attention_biases': dict(decay_mult=0.0)}),
+    type='AGCOptimWrapper', optimizer=dict(type='AdamW', lr=1e-3,
+                                           weight_decay=0.025, eps=1e-8,
+                                           betas=(0.9, 0.999)),
+    paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0, bias_decay_mult=0.0,
+                       flat_decay_mult=0.0,
+                       custom_keys={'attention_biases': dict(decay_mult=0.0)}),
     clip_grad=dict(type='agc', clip_factor=0.02))
 
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        end=5,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-5,
-        by_epoch=True,
-        begin=5,
-        end=300,
-        convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=5,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5,
+         end=300, convert_to_iter_based=True),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=2048)

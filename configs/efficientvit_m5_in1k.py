@@ -1,6 +1,4 @@
 # EfficientViT-M5 on ImageNet-1k: the M4 recipe with the M5 backbone.
 _base_ = ['./efficientvit_m4_in1k.py']
 
-model = dict(
-    backbone=dict(arch='m5'),
-    head=dict(in_channels=384))
+model = dict(backbone=dict(arch='m5'), head=dict(in_channels=384))

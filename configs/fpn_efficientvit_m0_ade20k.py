@@ -7,6 +7,5 @@ _base_ = [
     './_base_/fpn_efficientvit_40k_ade20k.py',
     './_base_/backbones/efficientvit_m0.py',
 ]
-model = dict(
-    backbone={{_base_.efficientvit_backbone}},
-    neck=dict(in_channels={{_base_.efficientvit_channels}}))
+model = dict(backbone={{_base_.efficientvit_backbone}},
+             neck=dict(in_channels={{_base_.efficientvit_channels}}))

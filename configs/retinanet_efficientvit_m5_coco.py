@@ -5,6 +5,5 @@ _base_ = [
     './_base_/retinanet_efficientvit_fpn_1x_coco.py',
     './_base_/backbones/efficientvit_m5.py',
 ]
-model = dict(
-    backbone={{_base_.efficientvit_backbone}},
-    neck=dict(in_channels={{_base_.efficientvit_channels}}))
+model = dict(backbone={{_base_.efficientvit_backbone}},
+             neck=dict(in_channels={{_base_.efficientvit_channels}}))

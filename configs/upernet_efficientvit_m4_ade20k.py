@@ -15,6 +15,5 @@ _base_ = [
     './_base_/upernet_efficientvit_160k_ade20k.py',
     './_base_/backbones/efficientvit_m4.py',
 ]
-model = dict(
-    backbone={{_base_.efficientvit_backbone}},
-    neck=dict(in_channels={{_base_.efficientvit_channels}}))
+model = dict(backbone={{_base_.efficientvit_backbone}},
+             neck=dict(in_channels={{_base_.efficientvit_channels}}))

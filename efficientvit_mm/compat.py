@@ -73,8 +73,8 @@ def allow_mmengine_checkpoints() -> None:
 def silence_pkg_resources_warning() -> None:
     """The one filter for setuptools' ``pkg_resources`` deprecation, raised
     by mmengine and mmcv on import and again for every inherited config."""
-    warnings.filterwarnings(
-        'ignore', message='pkg_resources is deprecated', category=UserWarning)
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                            category=UserWarning)
 
 
 # before anything below imports mmengine

@@ -1,5 +1,4 @@
 """Fixtures of the whole suite; shared helpers are in tests/helpers/."""
-import os
 import sys
 
 import pytest
@@ -37,6 +36,7 @@ def tiny_coco(tmp_path_factory):
     4 classes, boxes and polygon masks."""
     from efficientvit_mm.datasets import export_coco
     root = tmp_path_factory.mktemp('tiny_coco')
-    export_coco(str(root), dict(train=8, val=4), seed=0, image_size=128,
-                num_objects=(1, 4), size_range=(0.12, 0.35))
+    export_coco(
+        str(root), dict(train=8, val=4), seed=0, image_size=128,
+        num_objects=(1, 4), size_range=(0.12, 0.35))
     return str(root)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Inference speed of a model: images/s, batch-1 latency, peak memory.
 
-    python tools/benchmark.py --arch m4                       # paper CPU method
+    python tools/benchmark.py --arch m4                  # paper CPU method
     python tools/benchmark.py --arch m4 --mode eager deploy --compare-timm
-    python tools/benchmark.py --arch m4 --device cuda --amp --batch-size 2048 \\
+    python tools/benchmark.py --arch m4 --device cuda --amp \\
+        --batch-size 2048 \\
         --mode deploy cudagraph --json m4_gpu.json
     python tools/benchmark.py configs/retinanet_efficientvit_m4_coco.py \\
         --shape 800 1333 --batch-size 1
@@ -15,14 +16,12 @@ Our modes run channels_last unless --no-channels-last. With --compare-timm,
 timm's efficientvit_m* gets the same weights and is timed beside them, as
 shipped (eager, NCHW), and the ratio to it is printed.
 """
-import argparse
 import json
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 ARCHS = [f'm{i}' for i in range(6)]
 
@@ -35,13 +34,11 @@ def arch_config(arch: str) -> str:
 def parse_args(argv=None):
     from efficientvit_mm.benchmarking.inference import MODES
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/benchmark.py', description=__doc__,
-        formatter_class=argparse.RawTextHelpFormatter)
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config', nargs='?', help='config file (or --arch)')
-    parser.add_argument('--arch', choices=ARCHS,
-                        help='the ImageNet classifier configs/'
-                        'efficientvit_<arch>_in1k.py')
+    parser.add_argument(
+        '--arch', choices=ARCHS, help='the ImageNet classifier configs/'
+        'efficientvit_<arch>_in1k.py')
     parser.add_argument('--batch-size', type=int,
                         help='default: 16 on the CPU, 2048 on CUDA')
     cli.add_shape(parser)
@@ -54,9 +51,10 @@ def parse_args(argv=None):
                         default=['eager', 'deploy'])
     parser.add_argument('--no-channels-last', action='store_true',
                         help='keep NCHW memory format for our modes')
-    parser.add_argument('--compare-timm', action='store_true',
-                        help="time timm's efficientvit_m* with the same "
-                        'weights (needs `pip install timm`)')
+    parser.add_argument(
+        '--compare-timm', action='store_true',
+        help="time timm's efficientvit_m* with the same "
+        'weights (needs `pip install timm`)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=7,
                         help='timed runs per mode; the median is reported')

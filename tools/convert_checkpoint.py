@@ -2,10 +2,12 @@
 """Convert released EfficientViT checkpoints to efficientvit_mm models.
 
     # ImageNet classifiers (official or timm) -> backbone.* + head.*
-    python tools/convert_checkpoint.py efficientvit_m4.pth efficientvit_m4_mm.pth
+    python tools/convert_checkpoint.py efficientvit_m4.pth \\
+        efficientvit_m4_mm.pth
 
     # official mmdet 2.x COCO detectors, checked key by key against our model
-    python tools/convert_checkpoint.py retinanet_efficientvit_m4_fpn_1x_coco.pth \\
+    python tools/convert_checkpoint.py \\
+        retinanet_efficientvit_m4_fpn_1x_coco.pth \\
         retinanet_efficientvit_m4_coco.pth \\
         --config configs/retinanet_efficientvit_m4_coco.py
 
@@ -14,20 +16,17 @@ The output is ``{'state_dict': ..., 'meta': ...}``: use it with
 model is built (without its pretrained weights) and the conversion fails
 unless every key and shape matches.
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/convert_checkpoint.py',
-        description='Convert official/timm EfficientViT checkpoints')
+    parser = cli.tool_parser(__file__,
+                             'Convert official/timm EfficientViT checkpoints')
     parser.add_argument('src', help='release checkpoint (local path or URL)')
     parser.add_argument('dst', help='output file')
     parser.add_argument(

@@ -14,31 +14,29 @@ and the CPU throughput of both is printed. Needs the optional extras:
 ``pip install onnx onnxruntime``. See efficientvit_mm/deploy/onnx.py for
 what dynamic shapes cover.
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/export_onnx.py', description=__doc__,
-        formatter_class=argparse.RawTextHelpFormatter)
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config')
-    parser.add_argument('checkpoint', help='efficientvit_mm checkpoint '
-                        '(tools/convert_checkpoint.py makes one from '
-                        'official/timm files)')
+    parser.add_argument(
+        'checkpoint', help='efficientvit_mm checkpoint '
+        '(tools/convert_checkpoint.py makes one from '
+        'official/timm files)')
     parser.add_argument('output', help='path of the .onnx file to write')
     cli.add_shape(parser, 'export input size')
     parser.add_argument('--opset', type=int, default=17)
     cli.add_threads(parser, 1, ', for both runtimes when timing')
-    parser.add_argument('--batch-size', type=int,
-                        help='timing batch (default 16 for classification, '
-                        '1 for dense models)')
+    parser.add_argument(
+        '--batch-size', type=int,
+        help='timing batch (default 16 for classification, '
+        '1 for dense models)')
     parser.add_argument('--no-benchmark', action='store_true',
                         help='only export and check')
     args = parser.parse_args(argv)
@@ -91,8 +89,10 @@ def main(argv=None) -> int:
                 fast(xcl)
 
         times = time_interleaved(
-            {'torch': run_torch, 'ort': lambda: session.run(None, feed)},
-            warmup=2, repeats=7)
+            {
+                'torch': run_torch,
+                'ort': lambda: session.run(None, feed)
+            }, warmup=2, repeats=7)
         print(f'CPU throughput, {args.threads} thread(s), batch {batch}, '
               f'{shape[0]}x{shape[1]}: PyTorch deploy '
               f'{batch / median(times["torch"]):.1f} img/s | onnxruntime '

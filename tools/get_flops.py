@@ -8,20 +8,17 @@ with mmengine's FlopAnalyzer on one image in eval mode. Works for
 classification (mmpretrain, default 224x224), detection (mmdet, default
 800x1333) and segmentation (mmseg, default 512x512) configs.
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(prog='tools/get_flops.py',
-                                     description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file')
+    parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
+    parser.add_argument('config', help='the model to count')
     cli.add_shape(parser)
     cli.add_cfg_options(parser)
     args = parser.parse_args(argv)
@@ -33,8 +30,8 @@ def main(argv=None):
     args = parse_args(argv)
     from efficientvit_mm.analysis import count_complexity
     from efficientvit_mm.runtime import load_config
-    result = count_complexity(load_config(args.config, args.cfg_options),
-                              args.shape)
+    result = count_complexity(
+        load_config(args.config, args.cfg_options), args.shape)
     print(f'config:  {args.config}')
     print(f'task:    {result["scope"]}')
     print(f'input:   1 x 3 x {result["shape"][0]} x {result["shape"][1]}')

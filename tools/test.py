@@ -7,53 +7,40 @@ One tool for detection (mmdet), segmentation (mmseg) and classification
     python tools/test.py configs/retinanet_efficientvit_m4_coco.py ckpt.pth
     tools/dist_test.sh configs/retinanet_efficientvit_m4_coco.py ckpt.pth 8
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/test.py',
-        description='Evaluate a detector, segmentor or classifier '
-        'checkpoint with the test dataloader and metrics of its config.')
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config', help='the config the checkpoint was '
                         'trained with')
     parser.add_argument('checkpoint', help='the weights to evaluate')
+    cli.add_work_dir(parser, 'the metrics and logs of this run')
     parser.add_argument(
-        '--work-dir', help='folder for the metrics and logs of this run '
-        "(default: the config's work_dir, else work_dirs/<config name>)")
-    parser.add_argument(
-        '--out',
-        help='also keep the raw predictions: a .pkl file (detection, '
+        '--out', help='also keep the raw predictions: a .pkl file (detection, '
         'classification) or a folder of label maps (segmentation)')
     parser.add_argument(
         '--show', action='store_true',
         help='display each image with its predictions in a window')
     parser.add_argument(
         '--show-dir',
-        help='save images with predictions drawn on them; a relative path '
-        'is placed under work_dir/<timestamp>/ (segmentation: under '
-        'work_dir/, drawings in <dir>/vis_data/vis_image/)')
-    parser.add_argument(
-        '--wait-time', type=float, default=2,
-        help='with --show: seconds each image stays on screen')
-    cli.add_cfg_options(parser)
-    cli.add_launcher(parser)
-    args = parser.parse_args(argv)
-    cli.export_local_rank(args)
-    return args
+        help='draw the predictions on every test image into this folder '
+        '(relative folders go into the run\'s work_dir/<timestamp>/; '
+        'segmentation: work_dir/<dir>/vis_data/vis_image/)')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='with --show: seconds each image stays on screen')
+    return cli.parse_run_args(parser, argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from efficientvit_mm.runtime.launch import (add_prediction_dump,
-                                                run_tool, test_config)
+    from efficientvit_mm.runtime.launch import (add_prediction_dump, run_tool,
+                                                test_config)
 
     def test(runner, cfg):
         if args.out:

@@ -7,25 +7,18 @@ One tool for detection (mmdet), segmentation (mmseg) and classification
     python tools/train.py configs/retinanet_efficientvit_m4_coco.py
     tools/dist_train.sh configs/retinanet_efficientvit_m4_coco.py 8
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/train.py',
-        description='Train a detector, segmentor or classifier from its '
-        'config.')
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config', help='the config to train')
-    parser.add_argument(
-        '--work-dir', help='folder for checkpoints and logs (default: the '
-        "config's work_dir, else work_dirs/<config name>)")
+    cli.add_work_dir(parser, 'checkpoints and logs')
     parser.add_argument(
         '--amp', action='store_true',
         help='train in mixed precision (fp16 autocast and a dynamic loss '
@@ -36,13 +29,9 @@ def parse_args(argv=None):
         '(auto_scale_lr.base_batch_size in the config)')
     parser.add_argument(
         '--resume', nargs='?', const='auto', metavar='CHECKPOINT',
-        help='continue a run: from CHECKPOINT, or without one from the '
-        'newest checkpoint in the work dir')
-    cli.add_cfg_options(parser)
-    cli.add_launcher(parser)
-    args = parser.parse_args(argv)
-    cli.export_local_rank(args)
-    return args
+        help='pick up an interrupted run where it stopped (the newest '
+        'checkpoint of the work dir, or CHECKPOINT)')
+    return cli.parse_run_args(parser, argv)
 
 
 def main(argv=None) -> int:

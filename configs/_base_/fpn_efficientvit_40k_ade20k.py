@@ -10,14 +10,9 @@
 # downstream EfficientViT code does.
 _base_ = [
     './models/fpn_efficientvit.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    './datasets/ade20k_512x512.py',
     'mmseg::_base_/default_runtime.py',
     './schedules/adamw_poly_40k_ade20k.py',
 ]
-data_root = 'data/ade/ADEChallengeData2016'
-crop_size = (512, 512)
-model = dict(data_preprocessor=dict(size=crop_size))
 # 4 GPUs x 8 images = 32 images per iteration
-train_dataloader = dict(batch_size=8, num_workers=4)
-val_dataloader = dict(batch_size=1, num_workers=4)
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=8)

@@ -8,14 +8,9 @@
 # (norm_eval=True).
 _base_ = [
     './models/upernet_efficientvit.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    './datasets/ade20k_512x512.py',
     'mmseg::_base_/default_runtime.py',
     './schedules/adamw_160k_ade20k.py',
 ]
-data_root = 'data/ade/ADEChallengeData2016'
-crop_size = (512, 512)
-model = dict(data_preprocessor=dict(size=crop_size))
 # 8 GPUs x 2 images = 16 images per iteration
-train_dataloader = dict(batch_size=2, num_workers=4)
-val_dataloader = dict(batch_size=1, num_workers=4)
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=2)

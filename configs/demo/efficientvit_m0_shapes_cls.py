@@ -22,17 +22,15 @@ _base_ = ['../efficientvit_m0_in1k.py']
 data_root = 'data/shapes_cls'
 classes = ('circle', 'square', 'triangle', 'star')
 num_classes = len(classes)
+# how tools/shapes_demo.py cls presents this demo, and where it works
+work_dir = 'work_dirs/cls_shapes_demo'
+shapes_demo = dict(model='EfficientViT-M0 classifier', metric='top-1 accuracy',
+                   num_vis=32, progress=['Epoch(train)', 'Epoch(val)', 'top1'])
 # what tools/shapes_demo.py cls writes to data_root (export_crops arguments;
 # `splits` counts scenes, each giving one crop per object)
 shapes_data = dict(
-    splits=dict(train=600, val=100),
-    seed=0,
-    crop_size=64,
-    margin=0.15,
-    min_side=8,
-    classes=list(classes),
-    image_size=256,
-    num_objects=[1, 6],
+    splits=dict(train=600, val=100), seed=0, crop_size=64, margin=0.15,
+    min_side=8, classes=list(classes), image_size=256, num_objects=[1, 6],
     size_range=[0.06, 0.25])
 
 model = dict(
@@ -52,14 +50,11 @@ test_pipeline = [
 dataset = dict(type='CustomDataset', data_root=data_root)
 loader = dict(batch_size=64, num_workers=1, persistent_workers=True)
 train_dataloader = dict(
-    dataset=dict(
-        _delete_=True, data_prefix='train', pipeline=train_pipeline,
-        **dataset),
-    **loader)
+    dataset=dict(_delete_=True, data_prefix='train', pipeline=train_pipeline,
+                 **dataset), **loader)
 val_dataloader = dict(
-    dataset=dict(
-        _delete_=True, data_prefix='val', pipeline=test_pipeline, **dataset),
-    **loader)
+    dataset=dict(_delete_=True, data_prefix='val', pipeline=test_pipeline,
+                 **dataset), **loader)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator

@@ -32,30 +32,25 @@ _base_ = ['../fpn_efficientvit_m0_ade20k.py']
 data_root = 'data/shapes_ade'
 classes = ('background', 'circle', 'square', 'triangle', 'star')
 metainfo = dict(
-    classes=classes,
-    palette=[[0, 0, 0], [220, 20, 60], [0, 130, 230], [250, 170, 30],
-             [20, 180, 60]])
+    classes=classes, palette=[[0, 0, 0], [220, 20, 60], [0, 130, 230],
+                              [250, 170, 30], [20, 180, 60]])
 image_size = (128, 128)
+# how tools/shapes_demo.py seg presents this demo, and where it works
+work_dir = 'work_dirs/seg_shapes_demo'
+shapes_demo = dict(model='Semantic FPN-EfficientViT-M0', metric='mIoU',
+                   num_vis=6, progress=['Iter(train)', 'mIoU:'])
 # what tools/shapes_demo.py seg writes to data_root (export_ade arguments)
 shapes_data = dict(
-    splits=dict(training=3000, validation=200),
-    seed=0,
-    image_size=image_size,
-    classes=classes[1:],
-    num_objects=(1, 4),
-    size_range=(0.12, 0.3))
+    splits=dict(training=3000, validation=200), seed=0, image_size=image_size,
+    classes=classes[1:], num_objects=(1, 4), size_range=(0.12, 0.3))
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
     data_preprocessor=dict(size=image_size),
-    backbone=dict(init_cfg=None, norm_eval=False),
-    neck=dict(out_channels=32),
-    decode_head=dict(
-        in_channels=[32, 32, 32, 32],
-        channels=32,
-        dropout_ratio=0.,
-        num_classes=len(classes),
-        norm_cfg=norm_cfg))
+    backbone=dict(init_cfg=None, norm_eval=False), neck=dict(out_channels=32),
+    decode_head=dict(in_channels=[32, 32, 32,
+                                  32], channels=32, dropout_ratio=0.,
+                     num_classes=len(classes), norm_cfg=norm_cfg))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -68,42 +63,25 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=False),
     dict(type='PackSegInputs')
 ]
-dataset = dict(
-    type='BaseSegDataset',
-    data_root=data_root,
-    metainfo=metainfo,
-    img_suffix='.jpg',
-    seg_map_suffix='.png',
-    reduce_zero_label=False)
+dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
+               img_suffix='.jpg', seg_map_suffix='.png',
+               reduce_zero_label=False)
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=1,
-    persistent_workers=True,
-    dataset=dict(
-        _delete_=True,
-        data_prefix=dict(
-            img_path='images/training', seg_map_path='annotations/training'),
-        pipeline=train_pipeline,
-        **dataset))
+    batch_size=16, num_workers=1, persistent_workers=True, dataset=dict(
+        _delete_=True, data_prefix=dict(img_path='images/training',
+                                        seg_map_path='annotations/training'),
+        pipeline=train_pipeline, **dataset))
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    dataset=dict(
-        _delete_=True,
-        data_prefix=dict(
-            img_path='images/validation',
-            seg_map_path='annotations/validation'),
-        pipeline=test_pipeline,
-        test_mode=True,
-        **dataset))
+    batch_size=8, num_workers=1, persistent_workers=True, dataset=dict(
+        _delete_=True, data_prefix=dict(img_path='images/validation',
+                                        seg_map_path='annotations/validation'),
+        pipeline=test_pipeline, test_mode=True, **dataset))
 test_dataloader = val_dataloader
 
 max_iters = 1600
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=1e-2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=100),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='PolyLR', power=0.9, eta_min=1e-5, by_epoch=False, begin=100,
          end=max_iters)
 ]

@@ -24,28 +24,24 @@ _base_ = ['../retinanet_efficientvit_m0_coco.py']
 data_root = 'data/shapes/'
 classes = ('circle', 'square', 'triangle', 'star')
 metainfo = dict(
-    classes=classes,
-    palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30), (20, 180, 60)])
+    classes=classes, palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30),
+                              (20, 180, 60)])
 image_size = (192, 192)
 
+# how tools/shapes_demo.py det presents this demo, and where it works
+work_dir = 'work_dirs/shapes_demo'
+shapes_demo = dict(model='RetinaNet-EfficientViT-M0', metric='COCO bbox mAP',
+                   num_vis=8, progress=['Epoch(train)', 'Epoch(val)', 'mAP'])
 # what tools/shapes_demo.py det writes to data_root (export_coco arguments)
 shapes_data = dict(
-    splits=dict(train=1500, val=200),
-    seed=0,
-    classes=list(classes),
-    image_size=list(image_size),
-    num_objects=[1, 6],
-    size_range=[0.08, 0.3])
+    splits=dict(train=1500, val=200), seed=0, classes=list(classes),
+    image_size=list(image_size), num_objects=[1, 6], size_range=[0.08, 0.3])
 
 model = dict(
-    backbone=dict(init_cfg=None, norm_eval=False),
-    neck=dict(out_channels=128),
+    backbone=dict(init_cfg=None, norm_eval=False), neck=dict(out_channels=128),
     bbox_head=dict(
-        num_classes=len(classes),
-        in_channels=128,
-        feat_channels=128,
-        stacked_convs=2,
-        reg_decoded_bbox=True,
+        num_classes=len(classes), in_channels=128, feat_channels=128,
+        stacked_convs=2, reg_decoded_bbox=True,
         loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=2.0)))
 
 train_pipeline = [
@@ -60,42 +56,27 @@ test_pipeline = [
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+        type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                         'img_shape', 'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    batch_sampler=None,
-    dataset=dict(
-        _delete_=True,
-        type='CocoDataset',
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=8),
-        pipeline=train_pipeline))
+    batch_size=8, num_workers=1, persistent_workers=True, batch_sampler=None,
+    dataset=dict(_delete_=True, type='CocoDataset', data_root=data_root,
+                 metainfo=metainfo,
+                 ann_file='annotations/instances_train.json',
+                 data_prefix=dict(img='train/'),
+                 filter_cfg=dict(filter_empty_gt=True,
+                                 min_size=8), pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=False,
-    dataset=dict(
-        _delete_=True,
-        type='CocoDataset',
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        test_mode=True,
-        pipeline=test_pipeline))
+    batch_size=8, num_workers=1, persistent_workers=False,
+    dataset=dict(_delete_=True, type='CocoDataset', data_root=data_root,
+                 metainfo=metainfo, ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), test_mode=True,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_val.json',
-    metric='bbox')
+val_evaluator = dict(type='CocoMetric',
+                     ann_file=data_root + 'annotations/instances_val.json',
+                     metric='bbox')
 test_evaluator = val_evaluator
 
 max_epochs = 10
@@ -114,6 +95,5 @@ auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)
 
 default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=5, max_keep_ckpts=1))
+    logger=dict(interval=20), checkpoint=dict(interval=5, max_keep_ckpts=1))
 log_processor = dict(window_size=20)

@@ -14,8 +14,10 @@ def default_keys(train: dict, val: dict) -> List[str]:
     other validation metrics."""
     losses = sorted(k for k in train if k.startswith('loss'))
     metrics = sorted(val)
-    head = [k for k in metrics if k.endswith(('bbox_mAP', 'segm_mAP', 'mIoU',
-                                              'top1'))]
+    head = [
+        k for k in metrics
+        if k.endswith(('bbox_mAP', 'segm_mAP', 'mIoU', 'top1'))
+    ]
     return losses + head + [k for k in metrics if k not in head]
 
 
@@ -40,8 +42,9 @@ def plot_curves(runs: Sequence[str], out: str,
         for train, val, _ in logs:
             keys += [k for k in default_keys(train, val) if k not in keys]
         keys = keys[:MAX_DEFAULT_PANELS]
-    missing = [k for k in keys
-               if not any(k in t or k in v for t, v, _ in logs)]
+    missing = [
+        k for k in keys if not any(k in t or k in v for t, v, _ in logs)
+    ]
     if missing or not keys:
         known = sorted({k for t, v, _ in logs for k in list(t) + list(v)})
         raise UserError(f'no series {missing} in the logs; available: '

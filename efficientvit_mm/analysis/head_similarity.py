@@ -44,8 +44,7 @@ def record_head_outputs(model: torch.nn.Module):
             del layer.head_outputs  # back to the class method
 
 
-def head_similarity(model: torch.nn.Module,
-                    batches: Iterable[torch.Tensor],
+def head_similarity(model: torch.nn.Module, batches: Iterable[torch.Tensor],
                     forward=None) -> List[dict]:
     """Max cosine similarity of each head to the other heads, per layer.
 
@@ -80,16 +79,18 @@ def head_similarity(model: torch.nn.Module,
         sim.fill_diagonal_(-float('inf'))
         best, partner = sim.max(dim=1)
         for head in range(sim.shape[0]):
-            rows.append(dict(layer=name, block=block, head=head,
-                             max_cos_sim=float(best[head]),
-                             closest_head=int(partner[head])))
+            rows.append(
+                dict(layer=name, block=block, head=head,
+                     max_cos_sim=float(best[head]),
+                     closest_head=int(partner[head])))
     return rows
 
 
 def write_csv(rows: Sequence[dict], path: str, variant: str = '') -> None:
     with open(path, 'w', newline='') as f:
-        fields = ['variant', 'layer', 'block', 'head', 'max_cos_sim',
-                  'closest_head']
+        fields = [
+            'variant', 'layer', 'block', 'head', 'max_cos_sim', 'closest_head'
+        ]
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for row in rows:
@@ -127,14 +128,15 @@ def load_images(folder: Optional[str], num: int, size: int,
     ``folder`` (resized), or synthetic shapes scenes without one."""
     import cv2
     if folder:
-        files = sorted(f for ext in ('jpg', 'jpeg', 'png', 'JPEG')
-                       for f in glob.glob(osp.join(folder, '**', f'*.{ext}'),
-                                          recursive=True))
+        files = sorted(
+            f for ext in ('jpg', 'jpeg', 'png', 'JPEG') for f in glob.glob(
+                osp.join(folder, '**', f'*.{ext}'), recursive=True))
         if not files:
             raise UserError(f'no jpg/png images found under {folder}')
         return np.stack([
             cv2.resize(cv2.imread(path), (size, size))[..., ::-1]
-            for path in files[:num]])
+            for path in files[:num]
+        ])
     from ..datasets.shapes import ShapesGenerator
     gen = ShapesGenerator(image_size=size, seed=seed)
     return np.stack([s.image for s in gen.scenes(num)])
@@ -152,8 +154,7 @@ def normalised_batches(images: np.ndarray, cfg,
         yield ((x - mean) / std).permute(0, 3, 1, 2).contiguous()
 
 
-def config_head_similarity(cfg, checkpoint: Optional[str],
-                           images: np.ndarray,
+def config_head_similarity(cfg, checkpoint: Optional[str], images: np.ndarray,
                            batch_size: int = 16) -> List[dict]:
     """:func:`head_similarity` of the model of ``cfg`` (weights from
     ``checkpoint``, or random ones with None) on ``images``."""

@@ -34,6 +34,12 @@ def find_scalar_log(path: str) -> str:
     return sorted(candidates)[-1]
 
 
+def _numbers(record: dict, skip: Tuple[str, ...]):
+    """(key, float) of the numeric entries of a log record, but ``skip``."""
+    return [(k, float(v)) for k, v in record.items()
+            if isinstance(v, (int, float)) and k not in skip]
+
+
 def load_scalars(path: str) -> Tuple[Series, Series, str]:
     """Split a scalar log into training and validation series.
 
@@ -57,15 +63,12 @@ def load_scalars(path: str) -> Tuple[Series, Series, str]:
             if 'lr' in record or 'loss' in record:  # a training record
                 epoch_based = epoch_based or 'epoch' in record
                 x = record.get('iter', step)
-                for key, value in record.items():
-                    if isinstance(value, (int, float)) and key not in (
-                            'epoch', 'iter', 'step'):
-                        train.setdefault(key, []).append((x, float(value)))
+                for key, value in _numbers(record, ('epoch', 'iter', 'step')):
+                    train.setdefault(key, []).append((x, value))
             else:
-                for key, value in record.items():
-                    if isinstance(value, (int, float)) and key not in (
-                            'step', 'data_time', 'time'):
-                        val.setdefault(key, []).append((step, float(value)))
+                for key, value in _numbers(record,
+                                           ('step', 'data_time', 'time')):
+                    val.setdefault(key, []).append((step, value))
     if epoch_based:
         # iteration counts restart in each epoch in some loops; make them
         # cumulative so curves never go back in time

@@ -28,8 +28,8 @@ os.environ.setdefault('KINETO_LOG_LEVEL', '5')
 # (group, kind) by operator name; first match wins.
 OP_GROUPS: List[Tuple[str, str, str]] = [
     (r'conv|cudnn|mkldnn_conv', 'convolution', 'compute'),
-    (r'(^|::)(addmm|mm|bmm|baddbmm|matmul|linear|addbmm|einsum)$',
-     'matmul', 'compute'),
+    (r'(^|::)(addmm|mm|bmm|baddbmm|matmul|linear|addbmm|einsum)$', 'matmul',
+     'compute'),
     (r'scaled_dot_product|flash_attention|efficient_attention', 'attention '
      'kernel', 'compute'),
     (r'batch_norm|layer_norm|group_norm|native_norm', 'normalisation',
@@ -39,8 +39,7 @@ OP_GROUPS: List[Tuple[str, str, str]] = [
      'memory'),
     (r'copy_|clone|contiguous|cat|stack|pad|constant_pad|index|gather|'
      r'_to_copy|fill_|zero_', 'copy/gather', 'memory'),
-    (r'add|sub|mul|div|mean|sum|where|neg|abs|rsub', 'element-wise',
-     'memory'),
+    (r'add|sub|mul|div|mean|sum|where|neg|abs|rsub', 'element-wise', 'memory'),
     (r'view|reshape|permute|transpose|flatten|split|chunk|unsqueeze|squeeze|'
      r'expand|slice|select|narrow|as_strided|unfold|t$', 'reshape', 'memory'),
 ]
@@ -73,10 +72,12 @@ def annotate_blocks(model: nn.Module):
     handles, stack = [], []
 
     def pre(label):
+
         def hook(module, args):
             ctx = record_function(f'block::{label}')
             ctx.__enter__()
             stack.append(ctx)
+
         return hook
 
     def post(module, args, output):
@@ -103,8 +104,8 @@ def runtime_breakdown(model: nn.Module, x: torch.Tensor, forward=None,
     """
     forward = forward or (lambda m, t: m(t))
     cuda = x.device.type == 'cuda'
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
-                                           if cuda else [])
+    activities = [ProfilerActivity.CPU
+                  ] + ([ProfilerActivity.CUDA] if cuda else [])
     model.eval()
     with torch.inference_mode():
         for _ in range(warmup):
@@ -116,8 +117,8 @@ def runtime_breakdown(model: nn.Module, x: torch.Tensor, forward=None,
                 torch.cuda.synchronize()
     totals: Dict[Tuple[str, str, str], float] = defaultdict(float)
     for event in prof.events():
-        if event.name.startswith('block::') or not event.name.startswith(
-                'aten::'):
+        if event.name.startswith(
+                'block::') or not event.name.startswith('aten::'):
             continue
         # innermost enclosing block range
         parent, block = event.cpu_parent, 'other'
@@ -132,14 +133,18 @@ def runtime_breakdown(model: nn.Module, x: torch.Tensor, forward=None,
             continue
         group, kind = classify(event.name)
         totals[(block, kind, group)] += us / 1e3 / runs
-    return [dict(block=b, kind=k, group=g, ms=ms)
-            for (b, k, g), ms in sorted(totals.items())]
+    return [
+        dict(block=b, kind=k, group=g, ms=ms)
+        for (b, k, g), ms in sorted(totals.items())
+    ]
 
 
 def summarise(rows: Sequence[dict]) -> Dict[str, Dict[str, float]]:
     """block -> {'compute': ms, 'memory': ms}."""
-    out: Dict[str, Dict[str, float]] = defaultdict(
-        lambda: {'compute': 0., 'memory': 0.})
+    out: Dict[str, Dict[str, float]] = defaultdict(lambda: {
+        'compute': 0.,
+        'memory': 0.
+    })
     for row in rows:
         out[row['block']][row['kind']] += row['ms']
     return dict(out)
@@ -147,8 +152,7 @@ def summarise(rows: Sequence[dict]) -> Dict[str, Dict[str, float]]:
 
 def write_csv(rows: Sequence[dict], path: str) -> None:
     with open(path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=['block', 'kind', 'group',
-                                               'ms'])
+        writer = csv.DictWriter(f, fieldnames=['block', 'kind', 'group', 'ms'])
         writer.writeheader()
         for row in rows:
             writer.writerow(dict(row, ms=f'{row["ms"]:.4f}'))
@@ -160,8 +164,10 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     summary = summarise(rows)
-    order = [b for b in ('stem', 'DWConv + FFN', 'attention',
-                         'patch merging', 'other') if b in summary]
+    order = [
+        b for b in ('stem', 'DWConv + FFN', 'attention', 'patch merging',
+                    'other') if b in summary
+    ]
     compute = [summary[b]['compute'] for b in order]
     memory = [summary[b]['memory'] for b in order]
     fig, ax = plt.subplots(figsize=(7, 4))

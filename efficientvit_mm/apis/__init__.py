@@ -1,7 +1,9 @@
 """Building a model from a config, with or without its weights, and the
 tensor-in wrapper that timing, export and analysis use."""
-from .model import (DEFAULT_SHAPES, TensorForward, build_model,
-                    data_samples, tensor_model)
+from .model import (DEFAULT_SHAPES, TensorForward, build_model, data_samples,
+                    tensor_model)
 
-__all__ = ['DEFAULT_SHAPES', 'TensorForward', 'build_model', 'data_samples',
-           'tensor_model']
+__all__ = [
+    'DEFAULT_SHAPES', 'TensorForward', 'build_model', 'data_samples',
+    'tensor_model'
+]

@@ -35,8 +35,9 @@ def data_samples(task: str, shape: Sequence[int]):
     """One data sample with the meta information test-mode forwards read
     (None for classification, whose tensor forward needs none)."""
     h, w = shape
-    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                batch_input_shape=(h, w), scale_factor=(1., 1.))
+    meta = dict(
+        img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+        batch_input_shape=(h, w), scale_factor=(1., 1.))
     if task == 'detection':
         from mmdet.structures import DetDataSample
         sample = DetDataSample()

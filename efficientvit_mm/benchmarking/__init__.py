@@ -6,5 +6,7 @@ from .inference import MODES, benchmark, benchmark_config, prepare
 from .machine import describe_machine
 from .timing import peak_memory, time_interleaved
 
-__all__ = ['MODES', 'benchmark', 'benchmark_config', 'prepare',
-           'describe_machine', 'peak_memory', 'time_interleaved']
+__all__ = [
+    'MODES', 'benchmark', 'benchmark_config', 'prepare', 'describe_machine',
+    'peak_memory', 'time_interleaved'
+]

@@ -70,16 +70,20 @@ class SigmoidFocalLossFunction(torch.autograd.Function):
 
 def sigmoid_focal_loss(logits, labels, weight=None, gamma=2.0, alpha=0.25,
                        reduction='mean', avg_factor=None):
-    """mmdet's ``sigmoid_focal_loss`` wrapper, on the function above."""
-    from mmdet.models.losses.utils import weight_reduce_loss
+    """The loss mmdet's ``FocalLoss`` computes from label targets, on
+    :class:`SigmoidFocalLossFunction`: element weights (one per row, or
+    one per element), then the mean over ``avg_factor`` when given."""
     loss = SigmoidFocalLossFunction.apply(logits.contiguous(),
                                           labels.contiguous(), gamma, alpha)
-    if weight is not None and weight.shape != loss.shape:
-        if weight.numel() == loss.shape[0]:
-            weight = weight.view(-1, 1)
-        else:
-            weight = weight.view(loss.shape[0], -1)
-    return weight_reduce_loss(loss, weight, reduction, avg_factor)
+    if weight is not None:  # (N,) or (N, C) weights -> (N, 1) or (N, C)
+        loss = loss * weight.reshape(loss.shape[0], -1)
+    if reduction == 'none':
+        return loss
+    if reduction == 'sum':
+        return loss.sum()
+    if avg_factor is None:
+        return loss.mean()
+    return loss.sum() / (avg_factor + torch.finfo(torch.float32).eps)
 
 
 @contextlib.contextmanager
@@ -88,21 +92,23 @@ def cuda_like_focal_loss():
     targets uses :func:`sigmoid_focal_loss` (the CUDA kernel's memory
     profile) instead of the one-hot fallback; mmdet is restored on exit."""
     from mmdet.models.losses.focal_loss import FocalLoss
-    fallback = FocalLoss.forward
+    original = FocalLoss.forward
 
     def forward(self, pred, target, weight=None, avg_factor=None,
                 reduction_override=None):
-        if (self.use_sigmoid and not self.activated and not pred.is_cuda
-                and pred.dim() != target.dim()):
-            reduction = reduction_override or self.reduction
-            return self.loss_weight * sigmoid_focal_loss(
-                pred, target, weight, gamma=self.gamma, alpha=self.alpha,
-                reduction=reduction, avg_factor=avg_factor)
-        return fallback(self, pred, target, weight, avg_factor,
-                        reduction_override)
+        served = (
+            self.use_sigmoid and not self.activated and not pred.is_cuda
+            and target.dim() == pred.dim() - 1)
+        if not served:
+            return original(self, pred, target, weight, avg_factor,
+                            reduction_override)
+        loss = sigmoid_focal_loss(pred, target, weight, self.gamma, self.alpha,
+                                  reduction_override or self.reduction,
+                                  avg_factor)
+        return loss * self.loss_weight
 
     FocalLoss.forward = forward
     try:
         yield
     finally:
-        FocalLoss.forward = fallback
+        FocalLoss.forward = original

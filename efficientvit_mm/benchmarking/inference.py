@@ -95,12 +95,11 @@ def prepare(model: nn.Module, mode: str, example: torch.Tensor,
     return model
 
 
-def benchmark(models: Dict[str, tuple], batch_size: int,
-              shape: Sequence[int], device: torch.device, amp: bool = False,
-              channels_last: Optional[Dict[str, bool]] = None,
-              warmup: int = 3, repeats: int = 7, calls: int = 3,
-              latency_calls: int = 10, min_run_s: float = 0.5
-              ) -> Dict[str, dict]:
+def benchmark(models: Dict[str, tuple], batch_size: int, shape: Sequence[int],
+              device: torch.device, amp: bool = False,
+              channels_last: Optional[Dict[str, bool]] = None, warmup: int = 3,
+              repeats: int = 7, calls: int = 3, latency_calls: int = 10,
+              min_run_s: float = 0.5) -> Dict[str, dict]:
     """Throughput (img/s), batch-1 latency (ms) and peak memory (MiB).
 
     ``models`` maps a name to ``(fn, fn_batch1)``: the callables for the
@@ -111,22 +110,30 @@ def benchmark(models: Dict[str, tuple], batch_size: int,
     device = torch.device(device)
     channels_last = channels_last or {}
     x = torch.randn(batch_size, 3, *shape, device=device)
-    inputs = {name: (_format(x, channels_last.get(name, True)),
-                     _format(x[:1].clone(), channels_last.get(name, True)))
-              for name in models}
+    inputs = {
+        name: (_format(x, channels_last.get(name, True)),
+               _format(x[:1].clone(), channels_last.get(name, True)))
+        for name in models
+    }
 
     def step(fn, inp):
+
         def call():
             with torch.inference_mode(), autocast_context(device, amp):
                 fn(inp)
+
         return call
 
     batch_s = time_interleaved(
-        {name: step(fns[0], inputs[name][0]) for name, fns in models.items()},
-        warmup, repeats, device, calls, min_run_s)
+        {
+            name: step(fns[0], inputs[name][0])
+            for name, fns in models.items()
+        }, warmup, repeats, device, calls, min_run_s)
     single_s = time_interleaved(
-        {name: step(fns[1], inputs[name][1]) for name, fns in models.items()},
-        warmup, repeats, device, latency_calls, min_run_s)
+        {
+            name: step(fns[1], inputs[name][1])
+            for name, fns in models.items()
+        }, warmup, repeats, device, latency_calls, min_run_s)
     results = {}
     for name, (fn, _) in models.items():
         seconds = median(batch_s[name])
@@ -161,10 +168,10 @@ def timm_twin(classifier: nn.Module, arch: str) -> nn.Module:
 
 def benchmark_config(cfg, modes: Sequence[str] = ('eager', 'deploy'),
                      device: str = 'cpu', batch_size: Optional[int] = None,
-                     shape: Optional[Tuple[int, int]] = None,
-                     amp: bool = False, channels_last: bool = True,
-                     compare_timm: bool = False, threads: Optional[int] = None,
-                     **timing) -> dict:
+                     shape: Optional[Tuple[int,
+                                           int]] = None, amp: bool = False,
+                     channels_last: bool = True, compare_timm: bool = False,
+                     threads: Optional[int] = None, **timing) -> dict:
     """Time the model of ``cfg`` in ``modes`` (and timm's twin with
     ``compare_timm``), interleaved; returns the figures with the setting
     and the machine they were measured on.
@@ -207,10 +214,9 @@ def benchmark_config(cfg, modes: Sequence[str] = ('eager', 'deploy'),
             figures['vs_timm'] = figures['images_per_s'] / base
     precision = ('fp16' if device.type == 'cuda' else 'bf16') if amp \
         else 'fp32'
-    return dict(machine=describe_machine(), torch=torch.__version__,
-                task=task, arch=arch, device=device.type,
-                threads=torch.get_num_threads(), batch=batch,
-                shape=list(shape), precision=precision,
+    return dict(machine=describe_machine(), torch=torch.__version__, task=task,
+                arch=arch, device=device.type, threads=torch.get_num_threads(),
+                batch=batch, shape=list(shape), precision=precision,
                 layout='channels_last' if channels_last else 'NCHW',
                 results=results)
 

@@ -35,6 +35,7 @@ def time_interleaved(steps: Dict[str, Callable[[], object]], warmup: int = 3,
     warm-up run), so that a run is not dominated by the caches the previous
     step left cold.
     """
+
     def run(step, n) -> float:
         start = time.perf_counter()
         for _ in range(n):

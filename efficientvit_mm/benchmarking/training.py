@@ -48,9 +48,10 @@ def train_step_figures(model: nn.Module, wrapper, batch: dict,
                        times: List[float], device: str = 'cpu') -> dict:
     """Median/min step time and peak step memory of a built model."""
     peak = peak_memory(lambda: model.train_step(batch, wrapper), device)
-    return dict(step_s=statistics.median(times), step_s_min=min(times),
-                peak_mem_gib=peak / 2**30,
-                params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+    return dict(
+        step_s=statistics.median(times), step_s_min=min(times),
+        peak_mem_gib=peak / 2**30,
+        params_m=sum(p.numel() for p in model.parameters()) / 1e6)
 
 
 def det_batch(batch_size: int, shape: Sequence[int], boxes: int = 8,
@@ -64,17 +65,18 @@ def det_batch(batch_size: int, shape: Sequence[int], boxes: int = 8,
     size = torch.tensor([w, h])
     inputs, samples = [], []
     for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
-                                    generator=gen))
+        inputs.append(
+            torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen))
         xy = torch.rand(boxes, 2, generator=gen) * size * 0.8
         wh = (torch.rand(boxes, 2, generator=gen) * 0.3 + 0.05) * size
         gt = InstanceData(
             bboxes=torch.cat([xy, (xy + wh).minimum(size)], 1),
             labels=torch.randint(0, num_classes, (boxes, ), generator=gen))
         sample = DetDataSample(gt_instances=gt)
-        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
-                                 scale_factor=(1., 1.), pad_shape=(h, w),
-                                 batch_input_shape=(h, w)))
+        sample.set_metainfo(
+            dict(
+                img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.),
+                pad_shape=(h, w), batch_input_shape=(h, w)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -89,11 +91,11 @@ def seg_batch(batch_size: int, shape: Sequence[int], num_classes: int = 150,
     h, w = shape
     inputs, samples = [], []
     for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
-                                    generator=gen))
+        inputs.append(
+            torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen))
         sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, num_classes, (1, h, w), generator=gen))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, h, w), generator=gen))
         sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
@@ -104,14 +106,19 @@ def train_steps(configs: Dict[str, str], batch: dict, device: str = 'cpu',
                 backbone: Optional[dict] = None) -> Dict[str, dict]:
     """Step time (median and min, interleaved) and step peak memory of the
     model of each config, on the same batch; figures per name."""
-    built = {name: build_for_training(config, device, amp, backbone)
-             for name, config in configs.items()}
+    built = {
+        name: build_for_training(config, device, amp, backbone)
+        for name, config in configs.items()
+    }
     times = time_interleaved(
-        {name: (lambda m=m, w=w: m.train_step(batch, w))
-         for name, (m, w) in built.items()}, warmup, repeats, device)
-    return {name: train_step_figures(model, wrapper, batch, times[name],
-                                     device)
-            for name, (model, wrapper) in built.items()}
+        {
+            name: (lambda m=m, w=w: m.train_step(batch, w))
+            for name, (m, w) in built.items()
+        }, warmup, repeats, device)
+    return {
+        name: train_step_figures(model, wrapper, batch, times[name], device)
+        for name, (model, wrapper) in built.items()
+    }
 
 
 def backbone_step(config: str, batch_size: int, shape: Sequence[int],

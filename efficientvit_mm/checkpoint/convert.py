@@ -54,13 +54,12 @@ def convert_classifier(state: StateDict) -> Tuple[StateDict, str]:
         backbone_in = OrderedDict((k[len('backbone.'):], v)
                                   for k, v in state.items()
                                   if k.startswith('backbone.'))
-        others = [k for k in state if not k.startswith(('backbone.',
-                                                        'head.'))]
+        others = [k for k in state if not k.startswith(('backbone.', 'head.'))]
         if others:
             raise CheckpointMismatchError(
                 f'unexpected keys next to backbone.*/head.*: {others[:10]}')
-        head_in = OrderedDict((k, v) for k, v in state.items()
-                              if k.startswith('head.'))
+        head_in = OrderedDict(
+            (k, v) for k, v in state.items() if k.startswith('head.'))
         backbone, extra, layout = split_efficientvit_state_dict(backbone_in)
         if extra:
             raise CheckpointMismatchError(
@@ -111,8 +110,7 @@ def _dataset_meta(checkpoint: dict) -> Optional[dict]:
     return None
 
 
-def convert_checkpoint(checkpoint: dict,
-                       source: str = '') -> Dict[str, dict]:
+def convert_checkpoint(checkpoint: dict, source: str = '') -> Dict[str, dict]:
     """Convert a loaded release file; returns ``{'state_dict', 'meta'}``."""
     state = extract_state_dict(checkpoint)
     kind = checkpoint_kind(state)
@@ -123,9 +121,7 @@ def convert_checkpoint(checkpoint: dict,
     from ..version import __version__
     meta = dict(
         converted_from=osp.basename(source) if source else None,
-        source_layout=layout,
-        kind=kind,
-        efficientvit_mm_version=__version__)
+        source_layout=layout, kind=kind, efficientvit_mm_version=__version__)
     dataset_meta = _dataset_meta(checkpoint)
     if dataset_meta:
         meta['dataset_meta'] = dataset_meta

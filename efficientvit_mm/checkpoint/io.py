@@ -14,8 +14,9 @@ from ..errors import CheckpointFileError, CheckpointNotFoundError
 def load_checkpoint_file(path: str, map_location='cpu') -> dict:
     """Read a checkpoint safely (tensors and plain containers only)."""
     if path.startswith(('http://', 'https://')):
-        return torch.hub.load_state_dict_from_url(
-            path, map_location=map_location, weights_only=True)
+        return torch.hub.load_state_dict_from_url(path,
+                                                  map_location=map_location,
+                                                  weights_only=True)
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise CheckpointNotFoundError(

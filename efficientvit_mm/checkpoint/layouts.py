@@ -3,9 +3,11 @@
 Three layouts exist:
 
 * ``official``: the release files of microsoft/Cream (``{'model': ...}``,
-  ``blocks2.1.conv1.c.weight``, with ``attention_bias_idxs`` buffers), and the
-  mmdet 2.x COCO checkpoints of its ``downstream/`` code (``backbone.`` prefix);
-* ``timm``: ``efficientvit_m*`` of timm (``stages.1.downsample.patchmerge...``);
+  ``blocks2.1.conv1.c.weight``, with ``attention_bias_idxs`` buffers), and
+  the mmdet 2.x COCO checkpoints of its ``downstream/`` code (``backbone.``
+  prefix);
+* ``timm``: ``efficientvit_m*`` of timm
+  (``stages.1.downsample.patchmerge...``);
 * ``efficientvit_mm``: this package (``stages.1.downsample.merge...``).
 
 Everything is converted to this package's layout.

@@ -14,7 +14,8 @@ from .layouts import (StateDict, extract_state_dict, select_prefix,
                       split_efficientvit_state_dict)
 
 
-def resize_attention_bias(bias: torch.Tensor, num_offsets: int) -> torch.Tensor:
+def resize_attention_bias(bias: torch.Tensor,
+                          num_offsets: int) -> torch.Tensor:
     """Bicubic resize of a (heads, S*S) bias table to (heads, num_offsets).
 
     Matches the official downstream loader: ``F.interpolate`` on a
@@ -26,9 +27,8 @@ def resize_attention_bias(bias: torch.Tensor, num_offsets: int) -> torch.Tensor:
         raise CheckpointMismatchError(
             f'attention bias tables must be square: got {length} -> '
             f'{num_offsets} offsets')
-    resized = F.interpolate(
-        bias.float().view(1, heads, src, src), size=(dst, dst),
-        mode='bicubic')
+    resized = F.interpolate(bias.float().view(1, heads, src, src),
+                            size=(dst, dst), mode='bicubic')
     return resized.view(heads, num_offsets).to(bias.dtype)
 
 
@@ -54,9 +54,12 @@ class KeyReport:
                 else ''
             return f'{len(items)} {what} {items[:shown]}{more}'
 
-        parts = [show(what, items) for what, items in (
-            ('shape mismatches', self.mismatched), ('missing', self.missing),
-            ('unexpected', self.unexpected)) if items]
+        parts = [
+            show(what, items)
+            for what, items in (('shape mismatches',
+                                 self.mismatched), ('missing', self.missing),
+                                ('unexpected', self.unexpected)) if items
+        ]
         return f'{self.matched}/{self.total} keys match; ' + '; '.join(parts)
 
 
@@ -68,16 +71,17 @@ def compare_state_dict(target: StateDict, state: StateDict) -> KeyReport:
         for k, v in state.items()
         if k in target and tuple(v.shape) != tuple(target[k].shape)
     ]
-    missing = [k for k in target
-               if k not in state and not k.endswith('num_batches_tracked')]
+    missing = [
+        k for k in target
+        if k not in state and not k.endswith('num_batches_tracked')
+    ]
     matched = sum(1 for k, v in state.items()
                   if k in target and tuple(v.shape) == tuple(target[k].shape))
     return KeyReport(matched, len(target), missing, unexpected, mismatched)
 
 
 def fit_attention_biases(target: StateDict, state: StateDict,
-                         logger: Optional[logging.Logger] = None
-                         ) -> StateDict:
+                         logger: Optional[logging.Logger] = None) -> StateDict:
     """``state`` with every attention-bias table resized (bicubic) to the
     window of the model, as the official downstream loader does."""
     out = OrderedDict()
@@ -121,8 +125,7 @@ def match_state_dict(model: torch.nn.Module, state: StateDict,
     return result
 
 
-def load_backbone_checkpoint(model: torch.nn.Module,
-                             path: str,
+def load_backbone_checkpoint(model: torch.nn.Module, path: str,
                              prefix: Optional[str] = None,
                              logger: Optional[logging.Logger] = None) -> str:
     """Load any EfficientViT checkpoint into a backbone; returns its layout."""
@@ -132,10 +135,10 @@ def load_backbone_checkpoint(model: torch.nn.Module,
     state = match_state_dict(model, backbone, logger)
     model.load_state_dict(state, strict=True)
     if logger is not None:
-        logger.info(f'loaded {len(state)} EfficientViT backbone tensors from '
-                    f'{path} ({layout} layout'
-                    + (f', {len(head)} classifier tensors ignored)'
-                       if head else ')'))
+        logger.info(
+            f'loaded {len(state)} EfficientViT backbone tensors from '
+            f'{path} ({layout} layout' +
+            (f', {len(head)} classifier tensors ignored)' if head else ')'))
     return layout
 
 

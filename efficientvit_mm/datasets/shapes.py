@@ -81,7 +81,8 @@ _ROTATION_FREE = {'circle'}
 
 def split_seed(seed: int, split: str) -> int:
     """A per-split seed, so train and val scenes never coincide."""
-    return int(seed) * 1000 + sum(ord(c) * 31**i for i, c in enumerate(split)) % 997
+    return int(seed) * 1000 + sum(ord(c) * 31**i
+                                  for i, c in enumerate(split)) % 997
 
 
 # -------------------------------------------------------------------- scenes
@@ -148,8 +149,9 @@ def _mask_polygons(mask: np.ndarray) -> List[List[float]]:
     mmdet and by COCO evaluation) rasterises the polygons back to exactly
     ``mask``.
     """
-    up = cv2.resize(mask.astype(np.uint8), None, fx=2, fy=2,
-                    interpolation=cv2.INTER_NEAREST)
+    up = cv2.resize(
+        mask.astype(np.uint8), None, fx=2, fy=2,
+        interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
     polygons = []
@@ -184,15 +186,12 @@ class ShapesGenerator:
         seed: scenes are a pure function of ``(seed, index)``.
     """
 
-    def __init__(self,
-                 classes: Sequence[str] = DEFAULT_CLASSES,
+    def __init__(self, classes: Sequence[str] = DEFAULT_CLASSES,
                  image_size: Union[int, Tuple[int, int]] = 256,
                  num_objects: Tuple[int, int] = (1, 6),
                  size_range: Tuple[float, float] = (0.06, 0.25),
-                 min_visible: float = 0.6,
-                 min_area: int = 36,
-                 noise: float = 6.0,
-                 seed: int = 0):
+                 min_visible: float = 0.6, min_area: int = 36,
+                 noise: float = 6.0, seed: int = 0):
         unknown = [c for c in classes if c not in SHAPE_CLASSES]
         if unknown or not classes:
             raise ValueError(f'unknown shape classes {unknown}; choose from '
@@ -241,8 +240,8 @@ class ShapesGenerator:
         elif kind == 'blotches':
             cells = rng.integers(3, 7)
             coarse = rng.normal(0, 40, (cells, cells, 3))
-            img = base + cv2.resize(coarse, (w, h),
-                                    interpolation=cv2.INTER_CUBIC)
+            img = base + cv2.resize(coarse,
+                                    (w, h), interpolation=cv2.INTER_CUBIC)
         else:
             other = rng.uniform(0, 255, 3)
             period = rng.uniform(8, 32)
@@ -297,8 +296,7 @@ class ShapesGenerator:
         rng = np.random.default_rng([self.seed, int(index)])
         image = self._background(rng)
         short = min(self.height, self.width)
-        count = int(rng.integers(self.num_objects[0],
-                                 self.num_objects[1] + 1))
+        count = int(rng.integers(self.num_objects[0], self.num_objects[1] + 1))
         full: List[np.ndarray] = []  # full mask of each placed object
         visible: List[np.ndarray] = []
         labels: List[int] = []
@@ -307,8 +305,9 @@ class ShapesGenerator:
             label = int(rng.integers(len(self.classes)))
             for _attempt in range(20):
                 radius = short * math.exp(
-                    rng.uniform(math.log(self.size_range[0]),
-                                math.log(self.size_range[1])))
+                    rng.uniform(
+                        math.log(self.size_range[0]),
+                        math.log(self.size_range[1])))
                 mask = self._rasterise(self._outline(rng, label, radius))
                 if mask.sum() < self.min_area:
                     continue
@@ -349,8 +348,7 @@ class ShapesGenerator:
             if not hidden.any():
                 continue
             left = seen & ~mask
-            if left.sum() < max(self.min_visible * whole.sum(),
-                                self.min_area):
+            if left.sum() < max(self.min_visible * whole.sum(), self.min_area):
                 return False
             if _has_hole(left):
                 return False
@@ -372,8 +370,7 @@ def _write_image(path: str, image: np.ndarray) -> None:
     os.makedirs(osp.dirname(path), exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.endswith(
         ('.jpg', '.jpeg')) else []
-    if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                       params):
+    if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params):
         raise OSError(f'could not write {path}')
 
 
@@ -382,11 +379,8 @@ def _progress(done: int, total: int, what: str, every: int) -> None:
         print(f'[shapes] {what}: {done}/{total} images', flush=True)
 
 
-def export_coco(out_dir: str,
-                splits: Dict[str, int],
-                seed: int = 0,
-                img_suffix: str = '.jpg',
-                progress_every: int = 0,
+def export_coco(out_dir: str, splits: Dict[str, int], seed: int = 0,
+                img_suffix: str = '.jpg', progress_every: int = 0,
                 **generator_kwargs) -> Dict[str, str]:
     """Write COCO instance annotations with boxes and polygon masks.
 
@@ -407,26 +401,24 @@ def export_coco(out_dir: str,
                      width=gen.width))
             for inst in scene.instances:
                 annotations.append(
-                    dict(id=len(annotations) + 1, image_id=image_id,
-                         category_id=inst.label + 1,
-                         bbox=[float(v) for v in inst.bbox],
-                         area=float(inst.area), segmentation=inst.polygons,
-                         iscrowd=0))
+                    dict(
+                        id=len(annotations) + 1, image_id=image_id,
+                        category_id=inst.label + 1,
+                        bbox=[float(v)
+                              for v in inst.bbox], area=float(inst.area),
+                        segmentation=inst.polygons, iscrowd=0))
             _progress(index + 1, num, f'coco {split}', progress_every)
         coco = dict(
-            info=dict(description='efficientvit_mm synthetic shapes',
-                      seed=seed, split=split,
-                      generator=dict(image_size=[gen.height, gen.width],
-                                     num_objects=list(gen.num_objects),
-                                     size_range=list(gen.size_range),
-                                     min_visible=gen.min_visible)),
-            licenses=[],
-            categories=[
+            info=dict(
+                description='efficientvit_mm synthetic shapes', seed=seed,
+                split=split, generator=dict(image_size=[gen.height, gen.width],
+                                            num_objects=list(gen.num_objects),
+                                            size_range=list(gen.size_range),
+                                            min_visible=gen.min_visible)),
+            licenses=[], categories=[
                 dict(id=i + 1, name=name, supercategory='shape')
                 for i, name in enumerate(gen.classes)
-            ],
-            images=images,
-            annotations=annotations)
+            ], images=images, annotations=annotations)
         ann_file = osp.join(out_dir, 'annotations', f'instances_{split}.json')
         os.makedirs(osp.dirname(ann_file), exist_ok=True)
         with open(ann_file, 'w') as f:
@@ -435,11 +427,9 @@ def export_coco(out_dir: str,
     return ann_files
 
 
-def export_ade(out_dir: str,
-               splits: Optional[Dict[str, int]] = None,
-               seed: int = 0,
-               img_suffix: str = '.jpg',
-               progress_every: int = 0,
+def export_ade(out_dir: str, splits: Optional[Dict[str,
+                                                   int]] = None, seed: int = 0,
+               img_suffix: str = '.jpg', progress_every: int = 0,
                **generator_kwargs) -> Dict[str, Tuple[str, str]]:
     """Write an ADE20K-style semantic segmentation set.
 
@@ -459,8 +449,8 @@ def export_ade(out_dir: str,
             stem = f'{index:06d}'
             _write_image(osp.join(img_dir, stem + img_suffix), scene.image)
             os.makedirs(ann_dir, exist_ok=True)
-            if not cv2.imwrite(osp.join(ann_dir, stem + '.png'),
-                               scene.label_map()):
+            if not cv2.imwrite(
+                    osp.join(ann_dir, stem + '.png'), scene.label_map()):
                 raise OSError(f'could not write a label map in {ann_dir}')
             _progress(index + 1, num, f'ade {split}', progress_every)
         dirs[split] = (img_dir, ann_dir)
@@ -469,13 +459,9 @@ def export_ade(out_dir: str,
     return dirs
 
 
-def export_crops(out_dir: str,
-                 splits: Optional[Dict[str, int]] = None,
-                 seed: int = 0,
-                 crop_size: int = 64,
-                 margin: float = 0.15,
-                 min_side: int = 8,
-                 progress_every: int = 0,
+def export_crops(out_dir: str, splits: Optional[Dict[str, int]] = None,
+                 seed: int = 0, crop_size: int = 64, margin: float = 0.15,
+                 min_side: int = 8, progress_every: int = 0,
                  **generator_kwargs) -> Dict[str, int]:
     """Write object crops in mmpretrain ``CustomDataset`` folder layout.
 
@@ -532,9 +518,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='python -m efficientvit_mm.datasets.shapes',
         description='Write the synthetic shapes dataset (fixed seed).')
-    parser.add_argument('format', choices=['coco', 'ade', 'crops'],
-                        help='coco: detection/instance segmentation; ade: '
-                        'semantic segmentation; crops: classification')
+    parser.add_argument(
+        'format', choices=['coco', 'ade', 'crops'],
+        help='coco: detection/instance segmentation; ade: '
+        'semantic segmentation; crops: classification')
     parser.add_argument('out_dir', help='output folder')
     parser.add_argument(
         '--splits', type=_parse_splits, default=None,
@@ -562,9 +549,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   progress_every=100)
     try:
         if args.format == 'coco':
-            out = export_coco(args.out_dir,
-                              args.splits or dict(train=800, val=100),
-                              **kwargs)
+            out = export_coco(args.out_dir, args.splits
+                              or dict(train=800, val=100), **kwargs)
         elif args.format == 'ade':
             out = export_ade(args.out_dir, args.splits, **kwargs)
         else:

@@ -30,5 +30,7 @@ from .cli import run_shapes_demo, shapes_demo_main
 from .steps import DemoError
 from .tasks import SHAPES_DEMOS, ShapesDemo
 
-__all__ = ['SHAPES_DEMOS', 'DemoError', 'ShapesDemo', 'run_shapes_demo',
-           'shapes_demo_main']
+__all__ = [
+    'SHAPES_DEMOS', 'DemoError', 'ShapesDemo', 'run_shapes_demo',
+    'shapes_demo_main'
+]

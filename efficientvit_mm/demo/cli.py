@@ -17,7 +17,7 @@ _PROGRESS_COMMON = ('Saving checkpoint', 'ERROR', 'Error', 'error:')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mmengine.config import DictAction
+    from ..runtime import args as cli
     parser = argparse.ArgumentParser(
         prog=PROG,
         description='Train EfficientViT-M0 from scratch on synthetic shapes '
@@ -28,38 +28,36 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=list(SHAPES_DEMOS),
                         help='which demo (default: det)')
     parser.add_argument('--config', help="default: the task's demo config")
-    parser.add_argument('--work-dir', help='default: work_dirs/shapes_demo, '
-                        'work_dirs/seg_shapes_demo or '
-                        'work_dirs/cls_shapes_demo')
-    parser.add_argument('--data-root', help="where the data go (default: "
-                        "the config's data_root)")
-    parser.add_argument('--regenerate', action='store_true',
-                        help='write the data again, replacing what is in '
-                        'the data root')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='config overrides, also passed on to '
-                        'tools/train.py (shapes_data.* changes the data)')
-    parser.add_argument('--num-vis', type=int, help='val samples in '
-                        'predictions.png (default: det 8, seg 6, cls 32)')
+    parser.add_argument('--work-dir', help="default: the config's work_dir")
     parser.add_argument(
-        '--threads', type=int,
-        help='CPU threads (OMP_NUM_THREADS of the training); default: '
-        "torch's (one per core). On a machine other jobs keep busy, 1 can "
-        'be much faster than threads that wait for each other')
+        '--data-root', help="where the data go (default: "
+        "the config's data_root)")
+    parser.add_argument(
+        '--regenerate', action='store_true',
+        help='write the data again, replacing what the '
+        'data root holds')
+    cli.add_cfg_options(
+        parser, help='config overrides, also passed on to '
+        'tools/train.py (shapes_data.* changes the data)')
+    parser.add_argument(
+        '--num-vis', type=int, help='val samples in predictions.png (default: '
+        "the config's shapes_demo.num_vis)")
+    cli.add_threads(
+        parser, why=': OMP_NUM_THREADS of the training; '
+        "default: torch's (one per core). On a machine other "
+        'jobs keep busy, 1 can be much faster than threads that '
+        'wait for each other')
     return parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from ..runtime import args as cli
     parser = build_parser()
     args = parser.parse_args(argv)
-    demo = SHAPES_DEMOS[args.task]
-    args.config = args.config or demo.config
-    args.work_dir = args.work_dir or demo.work_dir
-    args.num_vis = demo.num_vis if args.num_vis is None else args.num_vis
-    if args.num_vis < 1:
+    args.config = args.config or SHAPES_DEMOS[args.task].config
+    if args.num_vis is not None and args.num_vis < 1:
         parser.error('--num-vis must be at least 1')
-    if args.threads is not None and args.threads < 1:
-        parser.error('--threads must be at least 1')
+    cli.check_threads(parser, args.threads)
     return args
 
 
@@ -73,10 +71,11 @@ def _load(args, demo: ShapesDemo):
         raise DemoError(
             f'{args.config} is a {cfg.get("default_scope")} config; the '
             f'{args.task} demo needs a {demo.scope} config')
-    if 'shapes_data' not in cfg:
-        raise DemoError(
-            f'{args.config} has no shapes_data settings (the '
-            f'{demo.exporter} arguments of its data)')
+    for key, what in (('shapes_data', f'the {demo.exporter} arguments of '
+                       'its data'), ('shapes_demo', 'model, metric, num_vis '
+                                     'and progress of the demo')):
+        if key not in cfg:
+            raise DemoError(f'{args.config} has no {key} settings ({what})')
     return cfg
 
 
@@ -88,10 +87,15 @@ def run_shapes_demo(args: argparse.Namespace) -> dict:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    import efficientvit_mm  # noqa: F401
     from mmengine.registry import init_default_scope
+
+    import efficientvit_mm  # noqa: F401
     cfg = _load(args, demo)
     init_default_scope(demo.scope)
+    shown = cfg.shapes_demo
+    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', f'{args.task}_shapes_demo')
+    num_vis = args.num_vis or shown.num_vis
     seconds = {}
     clock = [start]
 
@@ -102,32 +106,32 @@ def run_shapes_demo(args: argparse.Namespace) -> dict:
 
     say('step 1/4: data')
     generate_data(demo.exporter, cfg.shapes_data, cfg.data_root,
-                  args.regenerate, demo.data_kind, demo.progress_every)
+                  args.regenerate)
     lap('data')
-    say(f'step 2/4: training {demo.model} from scratch on the CPU')
+    say(f'step 2/4: training {shown.model} from scratch on the CPU')
     options = dict(data_root=cfg.data_root)
     options.update(args.cfg_options or {})
-    train(args.config, args.work_dir, options,
-          demo.progress + _PROGRESS_COMMON, args.threads)
+    train(args.config, work_dir, options,
+          tuple(shown.progress) + _PROGRESS_COMMON, args.threads)
     lap('train')
-    checkpoint = last_checkpoint(args.work_dir)
-    say(f'step 3/4: {demo.metric} of {checkpoint} on the val split')
-    evaluation = evaluate(cfg, checkpoint, args.work_dir)
+    checkpoint = last_checkpoint(work_dir)
+    say(f'step 3/4: {shown.metric} of {checkpoint} on the val split')
+    evaluation = evaluate(cfg, checkpoint, work_dir)
     metrics, lines = demo.summarise(evaluation)
     lap('eval')
-    out = osp.join(args.work_dir, 'predictions.png')
-    say(f'step 4/4: drawing predictions on {args.num_vis} val samples')
+    out = osp.join(work_dir, 'predictions.png')
+    say(f'step 4/4: drawing predictions on {num_vis} val samples')
     # the toolboxes' loading messages and progress bars go to a log
-    with open(osp.join(args.work_dir, 'draw.log'), 'w') as log, \
+    with open(osp.join(work_dir, 'draw.log'), 'w') as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        note = demo.draw(cfg, checkpoint, out, args.num_vis)
+        note = demo.draw(cfg, checkpoint, out, num_vis)
     lap('draw')
     seconds['total'] = round(time.time() - start)
 
     summary = dict(task=args.task, config=args.config, **metrics,
                    num_val=evaluation.num_val, seconds=seconds,
                    checkpoint=checkpoint, predictions=out)
-    with open(osp.join(args.work_dir, 'demo_result.json'), 'w') as f:
+    with open(osp.join(work_dir, 'demo_result.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     say('-' * 60)
     for line in lines:
@@ -137,7 +141,7 @@ def run_shapes_demo(args: argparse.Namespace) -> dict:
         f'{seconds["eval"]}s, drawing {seconds["draw"]}s)')
     say(f'predictions        {out}  {note}')
     say(f'curves             python tools/analysis/plot_curves.py '
-        f'{args.work_dir}')
+        f'{work_dir}')
     return summary
 
 

@@ -8,7 +8,7 @@ from .steps import DemoError
 
 
 def text_strip(titles, width: int, height: int = 28, scale: float = 0.6,
-                colours=None):
+               colours=None):
     """A white strip with ``titles`` centred in equal columns."""
     import cv2
     import numpy as np
@@ -16,8 +16,7 @@ def text_strip(titles, width: int, height: int = 28, scale: float = 0.6,
     step = width / len(titles)
     colours = colours or [(0, 0, 0)] * len(titles)
     for i, (title, colour) in enumerate(zip(titles, colours)):
-        (w, _), _ = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                                    1)
+        (w, _), _ = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         x = int(i * step + (step - w) / 2)
         cv2.putText(strip, title, (x, height - 9), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, colour, 1, cv2.LINE_AA)
@@ -47,15 +46,16 @@ def write_rgb(path: str, image) -> None:
 
 
 def draw_detections(cfg, checkpoint: str, out: str, num: int,
-              score_thr: float = 0.5) -> str:
+                    score_thr: float = 0.5) -> str:
     """Predictions (score >= ``score_thr``) drawn on val images, 4 a row."""
     import warnings
 
     import mmcv
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
-    warnings.filterwarnings('ignore', message='Warning: The (bbox|polygon) '
-                            'is out of bounds')
+    warnings.filterwarnings(
+        'ignore', message='Warning: The (bbox|polygon) '
+        'is out of bounds')
     model = init_detector(cfg, checkpoint, device='cpu')
     visualizer = VISUALIZERS.build(
         dict(type='DetLocalVisualizer', name='shapes_demo_vis'))
@@ -67,9 +67,9 @@ def draw_detections(cfg, checkpoint: str, out: str, num: int,
         # BGR in, as LoadImageFromFile gives it in training; RGB to draw
         image = mmcv.imread(osp.join(img_dir, name))
         result = inference_detector(model, image)
-        visualizer.add_datasample(
-            name, mmcv.bgr2rgb(image), data_sample=result, draw_gt=False,
-            show=False, pred_score_thr=score_thr)
+        visualizer.add_datasample(name, mmcv.bgr2rgb(image),
+                                  data_sample=result, draw_gt=False,
+                                  show=False, pred_score_thr=score_thr)
         tiles.append(visualizer.get_image())
     write_rgb(out, tile_grid(tiles, 4))
     return f'(score >= {score_thr})'
@@ -92,8 +92,8 @@ def legend(classes, palette, width: int, height: int = 28):
         cv2.rectangle(strip, (x, 7), (x + 14, 21),
                       tuple(int(c) for c in colour), -1)
         cv2.rectangle(strip, (x, 7), (x + 14, 21), (128, 128, 128), 1)
-        cv2.putText(strip, name, (x + 19, 19), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(strip, name, (x + 19, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 0, 0), 1, cv2.LINE_AA)
         (w, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
         x += 19 + w + 12
     return strip
@@ -115,18 +115,25 @@ def draw_segmentation(cfg, checkpoint: str, out: str, num: int) -> str:
         path = osp.join(img_dir, name)
         pred = inference_model(model, path).pred_sem_seg.data[0]
         pred = pred.cpu().numpy().astype(np.uint8)
-        gt = cv2.imread(osp.join(ann_dir, osp.splitext(name)[0] + '.png'),
-                        cv2.IMREAD_GRAYSCALE)
+        gt = cv2.imread(
+            osp.join(ann_dir,
+                     osp.splitext(name)[0] + '.png'), cv2.IMREAD_GRAYSCALE)
         image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-        rows.append(tile_grid([image, colour_labels(gt, palette),
-                           colour_labels(pred, palette)], 3, gap=4))
+        rows.append(
+            tile_grid([
+                image,
+                colour_labels(gt, palette),
+                colour_labels(pred, palette)
+            ], 3, gap=4))
     grid = tile_grid(rows, 1, gap=4)
     grid = cv2.resize(grid, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-    write_rgb(out, np.concatenate([
-        text_strip(['image', 'ground truth', 'prediction'], grid.shape[1]),
-        grid,
-        legend(model.dataset_meta['classes'], palette, grid.shape[1])
-    ]))
+    write_rgb(
+        out,
+        np.concatenate([
+            text_strip(['image', 'ground truth', 'prediction'], grid.shape[1]),
+            grid,
+            legend(model.dataset_meta['classes'], palette, grid.shape[1])
+        ]))
     return '(image | ground truth | prediction)'
 
 
@@ -146,7 +153,7 @@ def val_crops(cfg, num: int) -> List[Tuple[str, str]]:
 
 
 def draw_classification(cfg, checkpoint: str, out: str, num: int,
-              cols: int = 8) -> str:
+                        cols: int = 8) -> str:
     """Val crops at 2x with the predicted class under each, green where it
     is right, red (and the true class) where it is wrong."""
     import cv2
@@ -155,8 +162,9 @@ def draw_classification(cfg, checkpoint: str, out: str, num: int,
     crops = val_crops(cfg, num)
     if not crops:
         raise DemoError('no val crops to draw')
-    inferencer = ImageClassificationInferencer(
-        model=cfg, pretrained=checkpoint, device='cpu')
+    inferencer = ImageClassificationInferencer(model=cfg,
+                                               pretrained=checkpoint,
+                                               device='cpu')
     results = inferencer([path for path, _ in crops], batch_size=32)
     tiles, right = [], 0
     for (path, label), result in zip(crops, results):
@@ -171,11 +179,16 @@ def draw_classification(cfg, checkpoint: str, out: str, num: int,
                                    value=colour)
         width = image.shape[1]
         caption = [text_strip([pred], width, 20, 0.45, [colour])]
-        caption.append(text_strip(
-            [f'true: {label}' if not ok else ''], width, 18, 0.4))
+        caption.append(
+            text_strip([f'true: {label}' if not ok else ''], width, 18, 0.4))
         tiles.append(np.concatenate([image] + caption))
     grid = tile_grid(tiles, cols, gap=6)
-    write_rgb(out, np.concatenate([
-        text_strip(['predicted class: green right, red wrong (true class '
-                     'below)'], grid.shape[1]), grid]))
+    write_rgb(
+        out,
+        np.concatenate([
+            text_strip([
+                'predicted class: green right, red wrong (true class '
+                'below)'
+            ], grid.shape[1]), grid
+        ]))
     return f'({right}/{len(crops)} drawn crops right)'

@@ -36,8 +36,16 @@ class Evaluation:
     log_file: str
 
 
-def generate_data(exporter: str, spec: dict, data_root: str, force: bool,
-                  data_kind: str = 'shapes', progress_every: int = 0) -> bool:
+# what each exporter writes, for the messages
+DATA_KINDS = {
+    'export_coco': 'COCO-format shapes',
+    'export_ade': 'ADE-style shapes',
+    'export_crops': 'shape-crop'
+}
+
+
+def generate_data(exporter: str, spec: dict, data_root: str,
+                  force: bool) -> bool:
     """Write the shapes set ``spec`` describes (the ``shapes_data`` of a
     demo config: ``splits``, ``seed`` and the other arguments of
     ``efficientvit_mm.datasets.<exporter>``) to ``data_root``.
@@ -46,7 +54,8 @@ def generate_data(exporter: str, spec: dict, data_root: str, force: bool,
     with the same settings (and ``force`` is off). Otherwise the set is
     written to a sibling folder and moved into place, replacing what the
     demo wrote there before, so no file of other settings is left. A
-    folder the demo did not write is replaced only with ``force``.
+    folder the demo did not write is replaced only with ``force``. The
+    exporter reports its progress about three times.
     """
     from efficientvit_mm import datasets
     spec = json.loads(json.dumps(dict(spec)))  # tuples -> lists
@@ -74,14 +83,16 @@ def generate_data(exporter: str, spec: dict, data_root: str, force: bool,
     kwargs = dict(spec)
     splits = kwargs.pop('splits')
     seed = kwargs.pop('seed')
-    say(f'generating {data_kind} data in {data_root}: {splits} '
+    say(f'generating {DATA_KINDS.get(exporter, "shapes")} data in '
+        f'{data_root}: {splits} '
         f'{"scenes" if exporter == "export_crops" else "images"}, '
         f'seed {seed}')
     start = time.time()
     partial = data_root + '.partial'
     shutil.rmtree(partial, ignore_errors=True)
-    written = getattr(datasets, exporter)(
-        partial, splits, seed=seed, progress_every=progress_every, **kwargs)
+    every = max(100, round(sum(splits.values()) / 3, -2))
+    write = getattr(datasets, exporter)
+    written = write(partial, splits, seed=seed, progress_every=every, **kwargs)
     with open(osp.join(partial, STAMP), 'w') as f:
         json.dump(spec, f)
     if osp.isdir(data_root):
@@ -97,6 +108,7 @@ def cpu_is_busy(sample_s: float = 0.5) -> bool:
     """Whether other processes keep at least half of the CPU busy right
     now (from /proc/stat over ``sample_s``; a load average would still
     count the set-up that ran just before)."""
+
     def snapshot():
         with open('/proc/stat') as f:
             ticks = [float(v) for v in f.readline().split()[1:]]
@@ -136,9 +148,11 @@ def train(config: str, work_dir: str, cfg_options: Dict[str, object],
     if threads:
         env['OMP_NUM_THREADS'] = str(threads)
     tail: List[str] = []
-    with open(log_path, 'w') as log, subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=env, cwd=os.getcwd()) as proc:
+    with open(log_path,
+              'w') as log, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT,
+                                            text=True, env=env,
+                                            cwd=os.getcwd()) as proc:
         for line in proc.stdout:
             log.write(line)
             tail = (tail + [line])[-40:]

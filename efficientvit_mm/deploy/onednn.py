@@ -21,10 +21,10 @@ from typing import List, Optional
 import torch
 import torch.nn as nn
 
-_POINTWISE = getattr(getattr(torch.ops, 'mkldnn', None),
-                     '_convolution_pointwise', None)
-_REORDER = getattr(getattr(torch.ops, 'mkldnn', None),
-                   '_reorder_convolution_weight', None)
+_POINTWISE = getattr(
+    getattr(torch.ops, 'mkldnn', None), '_convolution_pointwise', None)
+_REORDER = getattr(
+    getattr(torch.ops, 'mkldnn', None), '_reorder_convolution_weight', None)
 
 # packed weights kept per conv: one per input shape, the latest few
 _MAX_PACKED_SHAPES = 4
@@ -72,8 +72,7 @@ class PackedWeights:
         packed = self._cache.get(key)
         if packed is None:
             packed = _REORDER(weight, list(conv.padding), list(conv.stride),
-                              list(conv.dilation), conv.groups,
-                              list(x.shape))
+                              list(conv.dilation), conv.groups, list(x.shape))
             self._cache[key] = packed
             while len(self._cache) > _MAX_PACKED_SHAPES:
                 self._cache.popitem(last=False)
@@ -81,8 +80,7 @@ class PackedWeights:
 
 
 def fused_conv(conv: nn.Conv2d, packed: Optional[PackedWeights],
-               x: torch.Tensor,
-               relu: bool = False,
+               x: torch.Tensor, relu: bool = False,
                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``relu?(conv(x) + residual?)`` for a biased conv, fused when possible.
 
@@ -99,10 +97,10 @@ def fused_conv(conv: nn.Conv2d, packed: Optional[PackedWeights],
         # the output takes the input's memory format; so must the addend
         residual = residual.contiguous(
             memory_format=torch.channels_last if x.is_contiguous(
-                memory_format=torch.channels_last) else torch.contiguous_format)
-        return _POINTWISE.binary(x, residual, weight, conv.bias, *args,
-                                 'add', None, 'relu' if relu else None, [],
-                                 None)
+                memory_format=torch.channels_last) else torch.contiguous_format
+        )
+        return _POINTWISE.binary(x, residual, weight, conv.bias, *args, 'add',
+                                 None, 'relu' if relu else None, [], None)
     out = conv(x)
     if residual is not None:
         out = out + residual

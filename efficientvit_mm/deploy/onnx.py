@@ -35,8 +35,8 @@ class ClassifierLogits(nn.Module):
         return self.classifier(x, mode='tensor')
 
 
-def exportable(model: nn.Module, task: str
-               ) -> Tuple[nn.Module, List[str], Dict[str, dict]]:
+def exportable(model: nn.Module,
+               task: str) -> Tuple[nn.Module, List[str], Dict[str, dict]]:
     """(module, output names, dynamic axes) of a built model for its task;
     the module is folded (deploy mode) and in eval mode."""
     switch_to_deploy(model)
@@ -80,5 +80,5 @@ def max_difference(session, module: nn.Module, x: torch.Tensor) -> float:
         expected = module(x)
     expected = expected if isinstance(expected, (tuple, list)) else [expected]
     got = session.run(None, {'input': x.numpy()})
-    return max(float(np.abs(g - e.numpy()).max())
-               for g, e in zip(got, expected))
+    return max(
+        float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))

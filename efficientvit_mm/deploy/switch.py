@@ -8,8 +8,10 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     For EfficientViT models this folds every BatchNorm of the backbone and of
     the classifier head. Folding is idempotent. Returns ``model`` in eval mode.
     """
-    targets = [m for m in model.modules()
-               if callable(getattr(m, 'switch_to_deploy', None))]
+    targets = [
+        m for m in model.modules()
+        if callable(getattr(m, 'switch_to_deploy', None))
+    ]
     if not targets:
         raise ValueError(f'{type(model).__name__} has no part with a '
                          f'switch_to_deploy() method')

@@ -46,8 +46,9 @@ def adaptive_clip_grad_(parameters: Iterable[torch.Tensor],
         ratio = torch.linalg.vector_norm(grad, dim=1) / torch.maximum(
             weight_norm, torch.full_like(weight_norm, eps))
         over = ratio > clip_factor
-        grad.mul_(torch.where(over, clip_factor / ratio,
-                              torch.ones_like(ratio))[:, None])
+        grad.mul_(
+            torch.where(over, clip_factor / ratio,
+                        torch.ones_like(ratio))[:, None])
         clipped += int(over.sum())
         units += over.numel()
     return torch.tensor(clipped / max(units, 1))

@@ -2,24 +2,44 @@
 CPU threads and the launcher."""
 import argparse
 import os
+import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+# the folder holding tools/ and benchmarks/ (for a checkout of this repo)
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def tool_parser(script: str, description: str,
+                raw: bool = False) -> argparse.ArgumentParser:
+    """The parser of the tool ``script`` (its ``__file__``), named by its
+    path in the checkout (``tools/train.py``); ``raw`` keeps the layout of
+    the description (docstrings with command examples)."""
+    path = osp.abspath(script)
+    prog = osp.relpath(
+        path, CHECKOUT) if path.startswith(CHECKOUT +
+                                           os.sep) else osp.basename(path)
+    return argparse.ArgumentParser(
+        prog=prog, description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter
+        if raw else argparse.HelpFormatter)
 
 
 def add_cfg_options(parser: argparse.ArgumentParser,
                     flag: str = '--cfg-options', help: str = None) -> None:
     """``--cfg-options key=value ...`` merged into the config."""
     from mmengine.config import DictAction
-    parser.add_argument(
-        flag, nargs='+', action=DictAction, metavar='KEY=VALUE',
-        help=help or 'change settings of the config, e.g. '
-        'model.backbone.arch=m2 or key="[a,b]" for a list; data_root=PATH '
-        'also moves every dataset and evaluator file under the new root')
+    default = ('change settings of the config, e.g. '
+               'train_dataloader.batch_size=4; write lists in brackets '
+               'without spaces (model.neck.in_channels="[64,128,192]"); '
+               'data_root=PATH also moves every dataset and evaluator file '
+               'under the new root')
+    parser.add_argument(flag, nargs='+', action=DictAction,
+                        metavar='KEY=VALUE', help=help or default)
 
 
-def add_shape(parser: argparse.ArgumentParser, what: str = 'input size'
-              ) -> None:
+def add_shape(parser: argparse.ArgumentParser,
+              what: str = 'input size') -> None:
     """``--shape H W`` (or one size for a square input)."""
     parser.add_argument(
         '--shape', type=int, nargs='+', metavar='N',
@@ -28,8 +48,7 @@ def add_shape(parser: argparse.ArgumentParser, what: str = 'input size'
 
 
 def parse_shape(parser: argparse.ArgumentParser,
-                shape: Optional[Sequence[int]]
-                ) -> Optional[Tuple[int, int]]:
+                shape: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
     """The (H, W) of a ``--shape`` value; None when it was not given."""
     if shape is None:
         return None
@@ -39,13 +58,27 @@ def parse_shape(parser: argparse.ArgumentParser,
     return (shape[0], shape[-1])
 
 
-def add_threads(parser: argparse.ArgumentParser,
-                default: Optional[int] = None, why: str = '') -> None:
+def add_archs(parser: argparse.ArgumentParser) -> None:
+    """``--archs m0 ... m5``: the EfficientViT variants to measure."""
+    names = [f'm{i}' for i in range(6)]
+    parser.add_argument('--archs', nargs='+', choices=names, default=names,
+                        metavar='ARCH', help='m0 to m5 (default: all)')
+
+
+def add_work_dir(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--work-dir``: where a run writes ``what``."""
+    parser.add_argument(
+        '--work-dir', help=f'folder for {what} (default: the config\'s '
+        'work_dir, else work_dirs/<config name>)')
+
+
+def add_threads(parser: argparse.ArgumentParser, default: Optional[int] = None,
+                why: str = '') -> None:
     """``--threads N``: torch's CPU threads."""
     parser.add_argument(
         '--threads', type=int, default=default, metavar='N',
-        help='CPU threads for torch' + (f' (default {default}{why})'
-                                        if default else why))
+        help='CPU threads for torch' +
+        (f' (default {default}{why})' if default else why))
 
 
 def check_threads(parser: argparse.ArgumentParser,
@@ -64,6 +97,17 @@ def add_launcher(parser: argparse.ArgumentParser) -> None:
         '(mpirun)')
     parser.add_argument('--local-rank', '--local_rank', type=int,
                         dest='local_rank', help=argparse.SUPPRESS)
+
+
+def parse_run_args(parser: argparse.ArgumentParser,
+                   argv=None) -> argparse.Namespace:
+    """Arguments of a tool that runs a config (train, test): its own, then
+    ``--cfg-options`` and the launcher options."""
+    add_cfg_options(parser)
+    add_launcher(parser)
+    args = parser.parse_args(argv)
+    export_local_rank(args)
+    return args
 
 
 def export_local_rank(args: argparse.Namespace) -> None:

@@ -8,8 +8,11 @@ from ..errors import PreflightError
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
 # default_scope of a config -> the task it describes
-TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation',
-         'mmpretrain': 'classification'}
+TASKS = {
+    'mmdet': 'detection',
+    'mmseg': 'segmentation',
+    'mmpretrain': 'classification'
+}
 
 
 def task_of(cfg) -> str:

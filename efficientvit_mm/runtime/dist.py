@@ -9,10 +9,34 @@ It also builds SyncBN layers as plain BN (SyncBN runs on GPUs only).
 On machines with GPUs it does nothing: the config's backend (NCCL) is used.
 """
 import os
+import re
 import subprocess
 from typing import Tuple
 
 import torch
+
+_HOST = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]*')
+
+
+def first_slurm_host(nodelist: str) -> str:
+    """The first host of a Slurm node list (``n[01-04,07],m3`` -> ``n01``).
+
+    Asked of ``scontrol show hostnames`` with an argument list (no shell:
+    the list is never parsed as a command); without scontrol, read from the
+    list itself; 127.0.0.1 when neither gives a host name.
+    """
+    try:
+        out = subprocess.run(['scontrol', 'show', 'hostnames', nodelist],
+                             capture_output=True, text=True, timeout=60,
+                             check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        out = []
+    if out and _HOST.fullmatch(out[0]):
+        return out[0]
+    # 'prefix[first-last,...]' or 'name': the first name it spells
+    head = re.match(r'([^,\[]*)(?:\[([^\],-]+))?', nodelist.strip())
+    name = head.group(1) + (head.group(2) or '') if head else ''
+    return name if _HOST.fullmatch(name) else '127.0.0.1'
 
 
 def _slurm_env() -> Tuple[int, int, int]:
@@ -20,10 +44,8 @@ def _slurm_env() -> Tuple[int, int, int]:
     world = int(os.environ['SLURM_NTASKS'])
     local = int(os.environ.get('SLURM_LOCALID', 0))
     if 'MASTER_ADDR' not in os.environ:
-        nodes = os.environ['SLURM_NODELIST']
-        first = subprocess.getoutput(
-            f'scontrol show hostname {nodes} | head -n1').strip()
-        os.environ['MASTER_ADDR'] = first or '127.0.0.1'
+        os.environ['MASTER_ADDR'] = first_slurm_host(
+            os.environ['SLURM_NODELIST'])
     os.environ.setdefault('MASTER_PORT', '29500')
     return rank, world, local
 
@@ -75,22 +97,23 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
         rank, world, local = _mpi_env()
     else:
         raise ValueError(f'unknown launcher {launcher!r}')
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(local))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', rank=rank, world_size=world)
 
     # SyncBN needs GPUs; on CPUs each process normalises its own batch
     if sync_bn_to_bn(cfg.get('model')) and rank == 0:
         from mmengine.logging import print_log
-        print_log('no GPU: the SyncBN layers of the model are built as '
-                  'plain BN (statistics per process)', logger='current')
+        print_log(
+            'no GPU: the SyncBN layers of the model are built as '
+            'plain BN (statistics per process)', logger='current')
 
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel',
-        find_unused_parameters=cfg.get('find_unused_parameters', False))
+        type='MMDistributedDataParallel', find_unused_parameters=cfg.get(
+            'find_unused_parameters', False))
     if 'DistributedDataParallel' in str(wrapper.get('type', '')):
         # DDP of a CPU module takes no device ids
         wrapper['device_ids'] = None

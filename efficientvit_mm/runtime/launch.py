@@ -14,8 +14,7 @@ _LAUNCHER_ENV = {
                 'torchrun: tools/dist_train.sh CONFIG N (or dist_test.sh)'),
     'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
               'srun: tools/slurm_train.sh (or slurm_test.sh)'),
-    'mpi': (('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE'),
-            'mpirun'),
+    'mpi': (('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE'), 'mpirun'),
 }
 
 
@@ -59,8 +58,8 @@ def tool_config(config: str, cfg_options: Optional[dict], launcher: str,
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     # the command line wins, then the config; else one folder per config
     stem = osp.splitext(osp.basename(config))[0]
-    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join('work_dirs',
-                                                               stem)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', stem)
     return cfg
 
 
@@ -98,12 +97,13 @@ def train_config(args):
 def enable_visualization(cfg, show: bool, show_dir: Optional[str],
                          wait_time: float) -> None:
     """Turn on the toolbox's visualization hook for --show / --show-dir."""
-    hooks = cfg.get('default_hooks') or {}
-    hook = hooks.get('visualization')
+    hook = (cfg.get('default_hooks') or {}).get('visualization')
     if hook is None:
         raise PreflightError(
-            '--show/--show-dir need a visualization hook in default_hooks, '
-            "e.g. visualization=dict(type='DetVisualizationHook')")
+            '--show and --show-dir draw through the toolbox\'s '
+            'visualization hook, and this config has none: add one to '
+            "default_hooks (mmdet: visualization=dict(type="
+            "'DetVisualizationHook'))")
     scope = cfg.get('default_scope')
     if scope == 'mmpretrain':
         hook['enable'] = True
@@ -146,14 +146,14 @@ def add_prediction_dump(runner, cfg, out: str) -> None:
     scope = cfg.get('default_scope')
     if scope == 'mmseg':
         return
-    if not out.endswith(('.pkl', '.pickle')):
-        raise PreflightError(f'--out must be a .pkl file, got {out!r}')
-    if scope == 'mmdet':
-        from mmdet.evaluation import DumpDetResults
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    if osp.splitext(out)[1] not in ('.pkl', '.pickle'):
+        raise PreflightError(f'--out writes a pickle of the predictions: '
+                             f'give it a .pkl name, not {out!r}')
+    if scope == 'mmdet':  # mmdet's variant drops the masks' RLE details
+        from mmdet.evaluation import DumpDetResults as Dump
     else:
-        from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
+        from mmengine.evaluator import DumpResults as Dump
+    runner.test_evaluator.metrics.append(Dump(out_file_path=out))
 
 
 def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
@@ -164,7 +164,6 @@ def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
     return 1.
     """
     import efficientvit_mm  # noqa: F401  (modules and compat fixes)
-
     from .dist import init_cpu_distributed, shutdown_distributed
     finished = False
     try:

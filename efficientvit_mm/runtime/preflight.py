@@ -53,9 +53,8 @@ def _dataset_problems(ds: dict) -> List[Tuple[str, str]]:
         if not is_remote(path) and not osp.isfile(path):
             problems.append((path, 'ann_file'))
     prefix = ds.get('data_prefix')
-    prefixes = prefix.items() if isinstance(prefix, dict) else [
-        ('data_prefix', prefix)
-    ]
+    prefixes = prefix.items() if isinstance(prefix, dict) else [('data_prefix',
+                                                                 prefix)]
     for name, value in prefixes:
         if isinstance(value, str) and value:
             path = _join(root, value)
@@ -173,8 +172,7 @@ def check_widths(cfg) -> None:
     neck = model.get('neck')
     head = model.get('head')
     if isinstance(neck, dict) and 'in_channels' in neck:
-        key, want, have = 'model.neck.in_channels', widths, neck[
-            'in_channels']
+        key, want, have = 'model.neck.in_channels', widths, neck['in_channels']
         have = list(have) if isinstance(have, (list, tuple)) else have
         both = f'configs/_base_/backbones/efficientvit_{name}.py'
     elif isinstance(head, dict) and 'in_channels' in head and (
@@ -205,8 +203,7 @@ def preflight_train(cfg, config_path: str) -> None:
     resume = cfg.get('resume')
     load_from = cfg.get('load_from')
     check_checkpoint_file(
-        load_from, 'resume checkpoint' if resume else
-        'load_from checkpoint')
+        load_from, 'resume checkpoint' if resume else 'load_from checkpoint')
 
 
 def preflight_test(cfg, config_path: str, checkpoint: str) -> None:

@@ -7,11 +7,11 @@ import sys
 import pytest
 import torch
 
-from helpers import ROOT
-from efficientvit_mm.testing import randomise
 from efficientvit_mm.analysis import (classify, head_similarity,
                                       runtime_breakdown, summarise)
 from efficientvit_mm.models import EfficientViT
+from efficientvit_mm.testing import randomise
+from helpers import ROOT
 
 
 def _read_csv(path):
@@ -23,8 +23,8 @@ def _png_size(path):
     with open(path, 'rb') as f:
         header = f.read(24)
     assert header[:8] == b'\x89PNG\r\n\x1a\n'
-    return int.from_bytes(header[16:20], 'big'), int.from_bytes(
-        header[20:24], 'big')
+    return int.from_bytes(header[16:20],
+                          'big'), int.from_bytes(header[20:24], 'big')
 
 
 def test_identical_heads_have_similarity_one():
@@ -49,21 +49,23 @@ def test_identical_heads_have_similarity_one():
 def test_random_heads_are_scored_per_block_and_head():
     model = randomise(EfficientViT('m0')).eval()
     rows = head_similarity(model, [torch.randn(2, 3, 96, 96)] * 2)
-    assert [r['block'] for r in rows] == [b for b in range(6)
-                                          for _ in range(4)]
+    assert [r['block']
+            for r in rows] == [b for b in range(6) for _ in range(4)]
     assert all(-1 <= r['max_cos_sim'] < 0.999 for r in rows)
     assert all(r['closest_head'] != r['head'] for r in rows)
 
 
 def test_head_similarity_tool_compares_cascade_and_mhsa(tmp_path):
     out = tmp_path / 'hs'
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis/head_similarity.py',
-         'configs/efficientvit_m0_in1k.py', 'none', '--num-images', '4',
-         '--batch-size', '2', '--shape', '96', '--compare',
-         'configs/efficientvit_m0_in1k.py', 'none', '--compare-options',
-         'model.backbone.cascade=False', '--labels', 'cascaded', 'MHSA',
-         '--out-dir', str(out)], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([
+        sys.executable, 'tools/analysis/head_similarity.py',
+        'configs/efficientvit_m0_in1k.py', 'none', '--num-images', '4',
+        '--batch-size', '2', '--shape', '96', '--compare',
+        'configs/efficientvit_m0_in1k.py', 'none', '--compare-options',
+        'model.backbone.cascade=False', '--labels', 'cascaded', 'MHSA',
+        '--out-dir',
+        str(out)
+    ], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = _read_csv(out / 'head_similarity.csv')
     assert {r['variant'] for r in rows} == {'cascaded', 'MHSA'}
@@ -103,12 +105,13 @@ def test_runtime_breakdown_charges_every_block_type():
 
 def test_runtime_breakdown_tool_writes_csv_and_png(tmp_path):
     out = tmp_path / 'rb'
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis/runtime_breakdown.py',
-         'configs/efficientvit_m0_in1k.py', '--batch-size', '2', '--runs',
-         '1', '--deploy', '--out-dir', str(out)], cwd=ROOT,
-        capture_output=True, text=True, env=dict(os.environ,
-                                                 KINETO_LOG_LEVEL='5'))
+    proc = subprocess.run([
+        sys.executable, 'tools/analysis/runtime_breakdown.py',
+        'configs/efficientvit_m0_in1k.py', '--batch-size', '2', '--runs', '1',
+        '--deploy', '--out-dir',
+        str(out)
+    ], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, KINETO_LOG_LEVEL='5'))
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = _read_csv(out / 'runtime_breakdown.csv')
     blocks = {r['block'] for r in rows}

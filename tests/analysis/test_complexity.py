@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from helpers import ROOT
 from efficientvit_mm.analysis import count_complexity
 from efficientvit_mm.runtime import load_config
+from helpers import ROOT
 
 # EfficientViT paper, Table 1: params (M) and FLOPs (M multiply-adds) at 224.
 PAPER = {
@@ -20,8 +20,8 @@ PAPER = {
 
 @pytest.mark.parametrize('arch', sorted(PAPER))
 def test_classifier_params_and_flops_match_the_paper(arch):
-    cfg = load_config(os.path.join(ROOT, 'configs',
-                                   f'efficientvit_{arch}_in1k.py'))
+    cfg = load_config(
+        os.path.join(ROOT, 'configs', f'efficientvit_{arch}_in1k.py'))
     result = count_complexity(cfg)
     params, flops = PAPER[arch]
     assert result['shape'] == (224, 224)
@@ -34,13 +34,16 @@ def test_get_flops_tool_prints_the_figures(capsys):
     import runpy
     import sys
     argv = sys.argv
-    sys.argv = ['get_flops.py',
-                os.path.join(ROOT, 'configs', 'efficientvit_m0_in1k.py'),
-                '--shape', '256']
+    sys.argv = [
+        'get_flops.py',
+        os.path.join(ROOT, 'configs', 'efficientvit_m0_in1k.py'), '--shape',
+        '256'
+    ]
     try:
         with pytest.raises(SystemExit) as exit_:  # a command's exit status
-            runpy.run_path(os.path.join(ROOT, 'tools', 'get_flops.py'),
-                           run_name='__main__')
+            runpy.run_path(
+                os.path.join(ROOT, 'tools', 'get_flops.py'),
+                run_name='__main__')
     finally:
         sys.argv = argv
     assert exit_.value.code == 0

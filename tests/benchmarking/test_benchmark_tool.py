@@ -6,18 +6,19 @@ import os
 import pytest
 import torch
 
-from helpers import ROOT, load_tool, run_tool
-from efficientvit_mm.testing import randomise
 from efficientvit_mm.apis import TensorForward, build_model, data_samples
 from efficientvit_mm.benchmarking import prepare
 from efficientvit_mm.runtime import load_config
+from efficientvit_mm.testing import randomise
+from helpers import ROOT, load_tool, run_tool
 
 
 def _classifier(arch='m0'):
-    cfg = load_config(os.path.join(ROOT, 'configs',
-                                   f'efficientvit_{arch}_in1k.py'))
-    net = TensorForward(randomise(build_model(cfg)),
-                        data_samples('classification', (224, 224)))
+    cfg = load_config(
+        os.path.join(ROOT, 'configs', f'efficientvit_{arch}_in1k.py'))
+    net = TensorForward(
+        randomise(build_model(cfg)), data_samples('classification',
+                                                  (224, 224)))
     return net.eval()
 
 
@@ -53,7 +54,8 @@ def test_tool_reports_figures_and_timm_ratio(tmp_path):
     proc = run_tool([
         'tools/benchmark.py', '--arch', 'm0', '--batch-size', '2', '--shape',
         '96', '--mode', 'eager', 'deploy', '--compare-timm', '--warmup', '1',
-        '--repeats', '2', '--iters', '1', '--json', str(out)
+        '--repeats', '2', '--iters', '1', '--json',
+        str(out)
     ])
     figures = json.loads(out.read_text())
     assert figures['arch'] == 'm0' and figures['batch'] == 2
@@ -62,8 +64,8 @@ def test_tool_reports_figures_and_timm_ratio(tmp_path):
     for name, row in figures['results'].items():
         assert row['images_per_s'] > 0 and row['latency_ms'] > 0
         assert row['peak_mib'] > 0
-        assert row['images_per_s'] == pytest.approx(
-            2 / (row['batch_ms'] / 1e3))
+        assert row['images_per_s'] == pytest.approx(2 /
+                                                    (row['batch_ms'] / 1e3))
         assert name in proc.stdout
     assert figures['results']['timm eager']['vs_timm'] == 1.0
     assert 'vs timm' in proc.stdout
@@ -81,8 +83,8 @@ def test_tool_times_a_dense_config():
 
 
 @pytest.mark.parametrize('args,message', [
-    (['--arch', 'm0', '--mode', 'cudagraph'],
-     'cudagraph mode needs --device cuda'),
+    (['--arch', 'm0', '--mode', 'cudagraph'
+      ], 'cudagraph mode needs --device cuda'),
     (['--mode', 'eager'], 'give a config or --arch'),
     (['--arch', 'm0', '--shape', '1', '2', '3'], '--shape takes H W'),
 ])

@@ -6,7 +6,7 @@ from mmdet.models.losses import FocalLoss
 
 from efficientvit_mm.benchmarking import focal_loss as focal_loss_memory
 from efficientvit_mm.benchmarking.focal_loss import (SigmoidFocalLossFunction,
-                                                    cuda_like_focal_loss)
+                                                     cuda_like_focal_loss)
 
 
 def test_function_passes_gradcheck():
@@ -20,8 +20,8 @@ def test_function_passes_gradcheck():
 
 
 @pytest.mark.parametrize('reduction', ['mean', 'sum', 'none'])
-def test_matches_mmdet_focal_loss_in_value_and_gradient(reduction,
-                                                        monkeypatch):
+def test_matches_mmdet_focal_loss_in_value_and_gradient(
+        reduction, monkeypatch):
     # several chunks, the last one partial
     monkeypatch.setattr(focal_loss_memory, 'CHUNK_ROWS', 64)
     gen = torch.Generator().manual_seed(1)
@@ -33,8 +33,8 @@ def test_matches_mmdet_focal_loss_in_value_and_gradient(reduction,
 
     def run():
         x = logits.clone().requires_grad_()
-        loss = loss_fn(x, labels, weight, avg_factor=37.0
-                       if reduction == 'mean' else None)
+        loss = loss_fn(x, labels, weight,
+                       avg_factor=37.0 if reduction == 'mean' else None)
         loss.sum().backward()
         return loss.detach(), x.grad
 

@@ -8,13 +8,15 @@ import pytest
 import torch
 from mmengine.runner import load_checkpoint
 
-from helpers import ROOT, load_reference
 from efficientvit_mm.apis import build_model
 from efficientvit_mm.runtime import load_config
+from helpers import ROOT, load_reference
 
 
 @pytest.mark.parametrize('ref_name,container', [
-    ('official_cls_m0.pth', lambda r: {'model': r['model']}),
+    ('official_cls_m0.pth', lambda r: {
+        'model': r['model']
+    }),
     ('timm_cls_m0.pth', lambda r: r['state_dict']),
 ])
 def test_converted_classifier_reproduces_reference_logits(
@@ -22,13 +24,12 @@ def test_converted_classifier_reproduces_reference_logits(
     ref = load_reference(ref_name)
     src, dst = str(tmp_path / 'release.pth'), str(tmp_path / 'mm.pth')
     torch.save(container(ref), src)
-    proc = subprocess.run(
-        [sys.executable, 'tools/convert_checkpoint.py', src, dst,
-         '--config', 'configs/efficientvit_m0_in1k.py'],
-        cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([
+        sys.executable, 'tools/convert_checkpoint.py', src, dst, '--config',
+        'configs/efficientvit_m0_in1k.py'
+    ], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    cfg = load_config(os.path.join(ROOT, 'configs',
-                                   'efficientvit_m0_in1k.py'))
+    cfg = load_config(os.path.join(ROOT, 'configs', 'efficientvit_m0_in1k.py'))
     model = build_model(cfg).eval()
     load_checkpoint(model, dst, map_location='cpu', strict=True)
     with torch.no_grad():

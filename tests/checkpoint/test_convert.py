@@ -8,19 +8,17 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from helpers import load_tool, run_tool
-from helpers import ROOT
-from helpers.det import (mmdet2_checkpoint, official_backbone_state,
-                         official_mask_rcnn_heads_state,
-                         official_neck_state, official_retinanet_head_state)
-from efficientvit_mm.models.backbones import EfficientViT
 from efficientvit_mm.checkpoint import (CheckpointMismatchError,
                                         check_against_model,
                                         convert_checkpoint,
                                         load_backbone_checkpoint)
+from efficientvit_mm.models.backbones import EfficientViT
+from helpers import ROOT, load_tool, run_tool
+from helpers.det import (mmdet2_checkpoint, official_backbone_state,
+                         official_mask_rcnn_heads_state, official_neck_state,
+                         official_retinanet_head_state)
 
 M4_CHANNELS = [128, 256, 384]
-
 
 
 def build_detector(config, **backbone):
@@ -34,22 +32,24 @@ def build_detector(config, **backbone):
     return model
 
 
-def official_retinanet(arch='m4', channels=M4_CHANNELS):
+def official_detector(heads: dict, num_trans: int, extra_convs: int, arch: str,
+                      channels):
+    """Backbone, neck and ``heads`` weights under the official names."""
     state = OrderedDict(
-        ('backbone.' + k, v)
-        for k, v in official_backbone_state(arch).items())
-    state.update(official_neck_state(channels, 256, 1, 1))
-    state.update(official_retinanet_head_state())
+        ('backbone.' + k, v) for k, v in official_backbone_state(arch).items())
+    state.update(official_neck_state(channels, 256, num_trans, extra_convs))
+    state.update(heads)
     return state
+
+
+def official_retinanet(arch='m4', channels=M4_CHANNELS):
+    return official_detector(official_retinanet_head_state(), 1, 1, arch,
+                             channels)
 
 
 def official_mask_rcnn(arch='m4', channels=M4_CHANNELS):
-    state = OrderedDict(
-        ('backbone.' + k, v)
-        for k, v in official_backbone_state(arch).items())
-    state.update(official_neck_state(channels, 256, 2, 0))
-    state.update(official_mask_rcnn_heads_state())
-    return state
+    return official_detector(official_mask_rcnn_heads_state(), 2, 0, arch,
+                             channels)
 
 
 @pytest.mark.parametrize('config,make', [
@@ -79,8 +79,9 @@ def test_official_coco_checkpoint_loads_strictly(config, make, tmp_path):
         if not key.startswith('backbone.'):
             assert torch.equal(ours[key], value), key
     # every official backbone tensor but the index buffers is used
-    n_official = sum(1 for k in official if k.startswith('backbone.')
-                     and not k.endswith('attention_bias_idxs'))
+    n_official = sum(
+        1 for k in official
+        if k.startswith('backbone.') and not k.endswith('attention_bias_idxs'))
     n_ours = sum(1 for k in converted['state_dict']
                  if k.startswith('backbone.'))
     assert n_official == n_ours
@@ -137,8 +138,7 @@ def test_reference_features_through_detector_conversion(tmp_path):
     with torch.no_grad():
         feats = model.backbone(ref['input'])
     for ours, theirs in zip(feats, ref['features']):
-        torch.testing.assert_close(ours, theirs.float(), rtol=1e-4,
-                                   atol=1e-4)
+        torch.testing.assert_close(ours, theirs.float(), rtol=1e-4, atol=1e-4)
 
 
 def test_classifier_checkpoint_to_backbone_and_head(tmp_path):
@@ -147,8 +147,11 @@ def test_classifier_checkpoint_to_backbone_and_head(tmp_path):
     for name in ('official_cls_m0.pth', 'timm_cls_m0.pth'):
         ref = load_reference(name)
         src = str(tmp_path / name)
-        torch.save({k: v for k, v in ref.items()
-                    if k in ('model', 'state_dict')}, src)
+        torch.save(
+            {
+                k: v
+                for k, v in ref.items() if k in ('model', 'state_dict')
+            }, src)
         dst = str(tmp_path / ('converted_' + name))
         assert convert_tool.main([src, dst]) == 0
         out = torch.load(dst, weights_only=True)
@@ -161,8 +164,10 @@ def test_classifier_checkpoint_to_backbone_and_head(tmp_path):
         assert sd['head.classifier.fc.weight'].shape == (1000, 192)
         backbone = EfficientViT('m0', window_size=(7, 7, 4)).eval()
         backbone.load_state_dict(
-            {k[len('backbone.'):]: v for k, v in sd.items()
-             if k.startswith('backbone.')}, strict=True)
+            {
+                k[len('backbone.'):]: v
+                for k, v in sd.items() if k.startswith('backbone.')
+            }, strict=True)
         with torch.no_grad():
             feats = backbone(ref['input'])
         torch.testing.assert_close(feats[-1], ref['features'][-1].float(),
@@ -186,8 +191,9 @@ def test_mismatched_config_is_named(tmp_path):
     src = str(tmp_path / 'official.pth')
     torch.save(mmdet2_checkpoint(official_retinanet()), src)
     proc = run_tool([
-        'tools/convert_checkpoint.py', src, str(tmp_path / 'x.pth'),
-        '--config', 'configs/retinanet_efficientvit_m0_coco.py'
+        'tools/convert_checkpoint.py', src,
+        str(tmp_path / 'x.pth'), '--config',
+        'configs/retinanet_efficientvit_m0_coco.py'
     ], check=False)
     assert proc.returncode == 1
     assert 'shape mismatches' in proc.stderr
@@ -210,6 +216,7 @@ def official_fpn_forward(sd, inputs, num_trans, extra_on_input):
     """The forward of the official EfficientViTFPN (downstream/
     efficientvit_fpn.py, norm-free, act-free), written with functional ops
     on its state dict."""
+
     def conv(name, x, **kw):
         return F.conv2d(x, sd[f'neck.{name}.conv.weight'],
                         sd[f'neck.{name}.conv.bias'], **kw)
@@ -220,18 +227,21 @@ def official_fpn_forward(sd, inputs, num_trans, extra_on_input):
             laterals[i], size=laterals[i - 1].shape[2:], mode='nearest')
     extra_laterals, prev = [], laterals[0]
     for j in range(num_trans):
-        prev = F.conv_transpose2d(prev,
-                                  sd[f'neck.extra_trans_convs.{j}.conv.weight'],
-                                  sd[f'neck.extra_trans_convs.{j}.conv.bias'],
-                                  stride=2)
+        prev = F.conv_transpose2d(
+            prev, sd[f'neck.extra_trans_convs.{j}.conv.weight'],
+            sd[f'neck.extra_trans_convs.{j}.conv.bias'], stride=2)
         extra_laterals.insert(0, prev)
-    outs = [conv(f'fpn_convs.{i}', x, padding=1)
-            for i, x in enumerate(laterals)]
+    outs = [
+        conv(f'fpn_convs.{i}', x, padding=1) for i, x in enumerate(laterals)
+    ]
     if extra_on_input:
-        outs.append(conv(f'fpn_convs.{len(laterals)}', inputs[-1], stride=2,
-                         padding=1))
-    extra_outs = [conv(f'extra_fpn_convs.{j}', x, padding=1)
-                  for j, x in enumerate(extra_laterals)]
+        outs.append(
+            conv(f'fpn_convs.{len(laterals)}', inputs[-1], stride=2,
+                 padding=1))
+    extra_outs = [
+        conv(f'extra_fpn_convs.{j}', x, padding=1)
+        for j, x in enumerate(extra_laterals)
+    ]
     return extra_outs + outs
 
 
@@ -240,14 +250,16 @@ def official_fpn_forward(sd, inputs, num_trans, extra_on_input):
     ('mask_rcnn_efficientvit_m4_coco.py', official_mask_rcnn, 2, False),
 ])
 def test_converted_neck_computes_the_official_fpn(config, make, num_trans,
-                                                   on_input):
+                                                  on_input):
     official = make()
     converted = convert_checkpoint(mmdet2_checkpoint(official))
     model = build_detector(config)
     model.load_state_dict(converted['state_dict'], strict=True)
     gen = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(1, c, h, w, generator=gen)
-              for c, (h, w) in zip(M4_CHANNELS, [(13, 19), (7, 10), (4, 5)])]
+    inputs = [
+        torch.randn(1, c, h, w, generator=gen)
+        for c, (h, w) in zip(M4_CHANNELS, [(13, 19), (7, 10), (4, 5)])
+    ]
     with torch.no_grad():
         ours = model.neck(inputs)
         theirs = official_fpn_forward(official, inputs, num_trans, on_input)

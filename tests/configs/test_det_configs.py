@@ -6,8 +6,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from helpers import ROOT
 from efficientvit_mm.models.backbones import EfficientViT
+from helpers import ROOT
 
 ARCHS = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']
 
@@ -48,7 +48,8 @@ def check_recipe(cfg):
     assert bb.type == 'EfficientViT' and bb.window_size == 7
     assert bb.norm_eval is True and bb.frozen_stages == -1
     assert bb.init_cfg == dict(
-        type='Pretrained', checkpoint=f'checkpoints/efficientvit_{bb.arch}.pth')
+        type='Pretrained',
+        checkpoint=f'checkpoints/efficientvit_{bb.arch}.pth')
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -62,8 +63,7 @@ def test_retinanet_configs(arch):
     assert (neck.out_channels, neck.start_level, neck.num_outs) == (256, 0, 5)
     assert neck.num_extra_trans_convs == 1
     assert neck.add_extra_convs == 'on_input'
-    assert cfg.model.bbox_head.anchor_generator.strides == [8, 16, 32, 64,
-                                                           128]
+    assert cfg.model.bbox_head.anchor_generator.strides == [8, 16, 32, 64, 128]
 
 
 def test_mask_rcnn_config():
@@ -78,8 +78,8 @@ def test_mask_rcnn_config():
 
 
 def test_attention_biases_get_no_weight_decay():
-    from mmengine.optim import build_optim_wrapper
     from mmdet.registry import MODELS
+    from mmengine.optim import build_optim_wrapper
     init_default_scope('mmdet')
     cfg = load('retinanet_efficientvit_m0_coco.py')
     cfg.model.backbone.init_cfg = None

@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 from torch.nn.modules.batchnorm import SyncBatchNorm
 
-from helpers import ROOT
 from efficientvit_mm.apis import build_model
+from helpers import ROOT
 
 FPN = {
     arch: osp.join(ROOT, 'configs', f'fpn_efficientvit_{arch}_ade20k.py')
@@ -68,8 +68,10 @@ def test_ade20k_data_and_no_resnet_url(path):
                                       seg_map_path=f'annotations/{split}')
         ann = [t for t in ds.pipeline if t.type == 'LoadAnnotations']
         assert ann[0].reduce_zero_label is True
-    crop = [t for t in cfg.train_dataloader.dataset.pipeline
-            if t.type == 'RandomCrop']
+    crop = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t.type == 'RandomCrop'
+    ]
     assert tuple(crop[0].crop_size) == (512, 512)
     assert tuple(cfg.model.data_preprocessor.size) == (512, 512)
 
@@ -91,9 +93,8 @@ def test_fpn_pyramid_strides_and_channels(arch):
         levels = model.neck(stages)
         # 2 transposed-conv levels + stages 1-2: strides 4 ... 32 (stage 3
         # at stride 64 only feeds the top-down path)
-        assert [tuple(f.shape[1:]) for f in levels] == [
-            (256, h // s, w // s) for s in (4, 8, 16, 32)
-        ]
+        assert [tuple(f.shape[1:]) for f in levels
+                ] == [(256, h // s, w // s) for s in (4, 8, 16, 32)]
         logits = model(torch.randn(1, 3, h, w), None, mode='tensor')
     head = model.decode_head
     assert head.in_index == [0, 1, 2, 3]
@@ -111,9 +112,8 @@ def test_upernet_pyramid():
         levels = model.extract_feat(x)
         logits = model(x, None, mode='tensor')
     head, aux = model.decode_head, model.auxiliary_head
-    assert [tuple(levels[i].shape[1:]) for i in head.in_index] == [
-        (256, h // s, w // s) for s in (4, 8, 16, 32)
-    ]
+    assert [tuple(levels[i].shape[1:]) for i in head.in_index
+            ] == [(256, h // s, w // s) for s in (4, 8, 16, 32)]
     assert head.channels == 512 and head.in_channels == [256] * 4
     # the auxiliary FCN head reads the stride-16 level
     assert levels[aux.in_index].shape[2:] == (h // 16, w // 16)
@@ -137,8 +137,10 @@ def test_stride64_stage_feeds_the_heads(path):
     assert len(neck.lateral_convs) == 3 and len(neck.fpn_convs) == 2
     used = neck.lateral_convs[2].conv.weight.grad
     assert used is not None and used.abs().sum() > 0
-    unused = [n for n, p in model.named_parameters()
-              if p.requires_grad and p.grad is None]
+    unused = [
+        n for n, p in model.named_parameters()
+        if p.requires_grad and p.grad is None
+    ]
     assert unused == []
 
     # changing the stride-64 stage alone changes the prediction
@@ -218,10 +220,11 @@ def test_upernet_recipe():
 def test_heads_use_syncbn_for_gpus(path):
     """As built from the config (the multi-GPU case): SyncBN in the heads."""
     model = scratch_model(load(path))
-    sync = [n for n, m in model.named_modules()
-            if isinstance(m, SyncBatchNorm)]
-    assert sync and all(n.startswith(('decode_head.', 'auxiliary_head.'))
-                        for n in sync)
+    sync = [
+        n for n, m in model.named_modules() if isinstance(m, SyncBatchNorm)
+    ]
+    assert sync and all(
+        n.startswith(('decode_head.', 'auxiliary_head.')) for n in sync)
 
 
 def test_one_process_runner_uses_plain_bn(tmp_path):
@@ -233,8 +236,10 @@ def test_one_process_runner_uses_plain_bn(tmp_path):
     cfg.work_dir = str(tmp_path)
     cfg.launcher = 'none'
     runner = Runner.from_cfg(cfg)
-    bns = [m for m in runner.model.modules()
-           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m for m in runner.model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     assert bns and not any(isinstance(m, SyncBatchNorm) for m in bns)
     runner.model.train()
     logits = runner.model(torch.randn(2, 3, 64, 64), None, mode='tensor')

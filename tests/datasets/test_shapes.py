@@ -28,8 +28,8 @@ def test_scenes_are_a_pure_function_of_seed_and_index():
 
 
 def test_scene_annotations_describe_visible_pixels():
-    gen = ShapesGenerator(image_size=(96, 128), num_objects=(3, 6),
-                          min_visible=0.5, seed=0)
+    gen = ShapesGenerator(
+        image_size=(96, 128), num_objects=(3, 6), min_visible=0.5, seed=0)
     overlaps = 0
     labels = set()
     for scene in gen.scenes(40):
@@ -43,14 +43,16 @@ def test_scene_annotations_describe_visible_pixels():
         for inst, box in zip(scene.instances, scene.boxes):
             ys, xs = np.nonzero(inst.mask)
             assert inst.area == len(xs) >= gen.min_area
-            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1,
-                                    ys.max() + 1]
+            assert box.tolist() == [
+                xs.min(), ys.min(),
+                xs.max() + 1, ys.max() + 1
+            ]
             assert (label_map[inst.mask] == inst.label + 1).all()
             # polygons rasterise back to exactly the visible mask
             rle = mask_utils.merge(
                 mask_utils.frPyObjects(inst.polygons, 96, 128))
-            assert np.array_equal(mask_utils.decode(rle).astype(bool),
-                                  inst.mask)
+            assert np.array_equal(
+                mask_utils.decode(rle).astype(bool), inst.mask)
             labels.add(inst.label)
         # count objects whose box overlaps another's
         boxes = scene.boxes
@@ -77,12 +79,12 @@ def test_bad_arguments_are_named():
 
 
 def test_export_coco(tmp_path):
-    files = export_coco(str(tmp_path), dict(train=6, val=3), seed=0,
-                        image_size=64)
+    files = export_coco(
+        str(tmp_path), dict(train=6, val=3), seed=0, image_size=64)
     coco = COCO(files['train'])
     assert len(coco.getImgIds()) == 6
-    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(
-        DEFAULT_CLASSES)
+    assert [c['name']
+            for c in coco.loadCats(coco.getCatIds())] == list(DEFAULT_CLASSES)
     anns = coco.loadAnns(coco.getAnnIds())
     assert anns and all(a['iscrowd'] == 0 for a in anns)
     for ann in anns:
@@ -92,8 +94,12 @@ def test_export_coco(tmp_path):
         m = coco.annToMask(ann)
         assert m.sum() == ann['area']
         ys, xs = np.nonzero(m)
-        assert [xs.min(), ys.min(), xs.max() + 1 - xs.min(),
-                ys.max() + 1 - ys.min()] == [x, y, w, h]
+        assert [
+            xs.min(),
+            ys.min(),
+            xs.max() + 1 - xs.min(),
+            ys.max() + 1 - ys.min()
+        ] == [x, y, w, h]
     val = json.load(open(files['val']))
     assert len(val['images']) == 3
     # train and val are drawn from different seeds
@@ -103,14 +109,14 @@ def test_export_coco(tmp_path):
 
 
 def test_export_ade_label_maps(tmp_path):
-    dirs = export_ade(str(tmp_path), dict(training=4, validation=2),
-                      image_size=64)
+    dirs = export_ade(
+        str(tmp_path), dict(training=4, validation=2), image_size=64)
     img_dir, ann_dir = dirs['training']
     assert sorted(os.listdir(img_dir)) == [f'{i:06d}.jpg' for i in range(4)]
     gen = ShapesGenerator(image_size=64, seed=split_seed(0, 'training'))
     for i in range(4):
-        label = cv2.imread(os.path.join(ann_dir, f'{i:06d}.png'),
-                           cv2.IMREAD_UNCHANGED)
+        label = cv2.imread(
+            os.path.join(ann_dir, f'{i:06d}.png'), cv2.IMREAD_UNCHANGED)
         assert label.dtype == np.uint8 and label.ndim == 2
         assert np.array_equal(label, gen.scene(i).label_map())
     assert len(os.listdir(dirs['validation'][1])) == 2
@@ -119,16 +125,18 @@ def test_export_ade_label_maps(tmp_path):
 
 
 def test_export_crops_folder_layout(tmp_path):
-    counts = export_crops(str(tmp_path), dict(train=10, val=4),
-                          image_size=96, crop_size=32)
+    counts = export_crops(
+        str(tmp_path), dict(train=10, val=4), image_size=96, crop_size=32)
     for split in ('train', 'val'):
-        assert sorted(os.listdir(tmp_path / split)) == sorted(
-            DEFAULT_CLASSES)
-        files = [f for c in DEFAULT_CLASSES
-                 for f in os.listdir(tmp_path / split / c)]
+        assert sorted(os.listdir(tmp_path / split)) == sorted(DEFAULT_CLASSES)
+        files = [
+            f for c in DEFAULT_CLASSES
+            for f in os.listdir(tmp_path / split / c)
+        ]
         assert len(files) == counts[split] > 0
-    crop = cv2.imread(str(tmp_path / 'train' / 'circle' /
-                          os.listdir(tmp_path / 'train' / 'circle')[0]))
+    crop = cv2.imread(
+        str(tmp_path / 'train' / 'circle' /
+            os.listdir(tmp_path / 'train' / 'circle')[0]))
     assert crop.shape == (32, 32, 3)
     # the crops of a scene are its objects, with their labels
     gen = ShapesGenerator(image_size=96, seed=split_seed(0, 'train'))
@@ -136,13 +144,15 @@ def test_export_crops_folder_layout(tmp_path):
     for k, inst in enumerate(scene.instances):
         name = f'000000_{k}.png'
         if min(inst.bbox[2:]) >= 8:
-            assert os.path.isfile(
-                tmp_path / 'train' / DEFAULT_CLASSES[inst.label] / name)
+            assert os.path.isfile(tmp_path / 'train' /
+                                  DEFAULT_CLASSES[inst.label] / name)
 
 
 def test_cli_writes_coco(tmp_path, capsys):
-    assert shapes_main(['coco', str(tmp_path), '--splits', 'train=2,val=1',
-                        '--image-size', '48', '64']) == 0
+    assert shapes_main([
+        'coco',
+        str(tmp_path), '--splits', 'train=2,val=1', '--image-size', '48', '64'
+    ]) == 0
     data = json.load(open(tmp_path / 'annotations' / 'instances_train.json'))
     assert data['images'][0]['height'] == 48
     assert data['images'][0]['width'] == 64

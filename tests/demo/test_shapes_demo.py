@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import ROOT, run_tool
 from efficientvit_mm.demo import DemoError, shapes_demo_main
 from efficientvit_mm.demo.steps import STAMP, cpu_is_busy, generate_data
+from helpers import ROOT, run_tool
 
 DET_CONFIG = osp.join(ROOT, 'configs', 'demo',
                       'retinanet_efficientvit_m0_shapes.py')
@@ -21,21 +21,25 @@ DET_CONFIG = osp.join(ROOT, 'configs', 'demo',
 
 def run_demo(task, tmp_path, *options, num_vis=2):
     work, data = tmp_path / 'work', tmp_path / 'data'
-    proc = run_tool(['tools/shapes_demo.py', task, '--work-dir', str(work),
-                     '--data-root', str(data), '--num-vis', str(num_vis),
-                     '--cfg-options', *options])
+    proc = run_tool([
+        'tools/shapes_demo.py', task, '--work-dir',
+        str(work), '--data-root',
+        str(data), '--num-vis',
+        str(num_vis), '--cfg-options', *options
+    ])
     out = proc.stdout + proc.stderr
     summary = json.loads((work / 'demo_result.json').read_text())
     png = cv2.imread(str(work / 'predictions.png'))
     assert png is not None, out[-3000:]
-    assert set(summary['seconds']) == {'data', 'train', 'eval', 'draw',
-                                       'total'}
+    assert set(
+        summary['seconds']) == {'data', 'train', 'eval', 'draw', 'total'}
     assert summary['task'] == task
     assert osp.isfile(summary['checkpoint'])
     assert summary['checkpoint'].startswith(str(work))
     assert osp.isfile(data / STAMP)
-    assert re.search(r'\[demo\] wall time +\d+\.\d min \(data \d+s, '
-                     r'training \d+s, evaluation \d+s, drawing \d+s\)', out)
+    assert re.search(
+        r'\[demo\] wall time +\d+\.\d min \(data \d+s, '
+        r'training \d+s, evaluation \d+s, drawing \d+s\)', out)
     return out, summary, png, work, data
 
 
@@ -44,23 +48,27 @@ def test_det_demo_end_to_end(tmp_path):
     """`tools/shapes_demo.py det` with 4 train images, 2 iterations: COCO
     data, training through tools/train.py, COCO bbox mAP, predictions.png."""
     out, summary, png, work, data = run_demo(
-        'det', tmp_path, 'shapes_data.splits.train=4',
-        'shapes_data.splits.val=2', 'train_cfg.max_epochs=1',
+        'det',
+        tmp_path,
+        'shapes_data.splits.train=4',
+        'shapes_data.splits.val=2',
+        'train_cfg.max_epochs=1',
         'train_dataloader.batch_size=2',
         # keep the untrained model's low scores, so COCO has boxes to score
         'model.test_cfg.score_thr=0.0')
-    coco = json.loads((data / 'annotations' / 'instances_val.json')
-                      .read_text())
+    coco = json.loads(
+        (data / 'annotations' / 'instances_val.json').read_text())
     assert len(coco['images']) == 2 and len(os.listdir(data / 'train')) == 4
     assert 'Epoch(train) [1][2/2]' in out  # progress of the training
     assert osp.isfile(work / 'train_stdout.log')
-    found = re.search(r'\[demo\] COCO bbox mAP +(\d\.\d{3}) +\(AP50 '
-                      r'(\d\.\d{3}), AP75 (\d\.\d{3})\) on 2 held-out', out)
+    found = re.search(
+        r'\[demo\] COCO bbox mAP +(\d\.\d{3}) +\(AP50 '
+        r'(\d\.\d{3}), AP75 (\d\.\d{3})\) on 2 held-out', out)
     assert found, out[-3000:]
-    assert summary['bbox_mAP'] == pytest.approx(float(found.group(1)),
-                                                abs=5e-4)
-    assert summary['bbox_mAP_50'] == pytest.approx(float(found.group(2)),
-                                                   abs=5e-4)
+    assert summary['bbox_mAP'] == pytest.approx(
+        float(found.group(1)), abs=5e-4)
+    assert summary['bbox_mAP_50'] == pytest.approx(
+        float(found.group(2)), abs=5e-4)
     assert 0. <= summary['bbox_mAP'] <= summary['bbox_mAP_50'] <= 1.
     assert summary['num_val'] == 2
     # two 192x192 val images side by side, drawn (not blank)
@@ -75,15 +83,15 @@ def test_cls_demo_end_to_end(tmp_path):
     out, summary, png, work, data = run_demo(
         'cls', tmp_path, 'shapes_data.splits.train=8',
         'shapes_data.splits.val=3', 'train_cfg.max_epochs=1',
-        'train_cfg.val_interval=1', 'train_dataloader.batch_size=8',
-        num_vis=6)
+        'train_cfg.val_interval=1', 'train_dataloader.batch_size=8', num_vis=6)
     val = [f for _, _, files in os.walk(data / 'val') for f in files]
-    assert sorted(os.listdir(data / 'val')) == [
-        'circle', 'square', 'star', 'triangle']
+    assert sorted(os.listdir(
+        data / 'val')) == ['circle', 'square', 'star', 'triangle']
     assert summary['num_val'] == len(val) >= 6
     assert 'Epoch(train) [1]' in out and 'accuracy/top1' in out
-    found = re.search(r'\[demo\] top-1 accuracy +(\d+\.\d\d) % +on (\d+) '
-                      r'held-out val crops', out)
+    found = re.search(
+        r'\[demo\] top-1 accuracy +(\d+\.\d\d) % +on (\d+) '
+        r'held-out val crops', out)
     assert found, out[-3000:]
     assert summary['top1'] == pytest.approx(float(found.group(1)), abs=0.01)
     assert int(found.group(2)) == len(val)
@@ -100,15 +108,16 @@ def test_cls_demo_end_to_end(tmp_path):
 
 
 def _crop_files(root):
-    return sorted(osp.relpath(osp.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files
-                  if f.endswith('.png'))
+    return sorted(
+        osp.relpath(osp.join(d, f), root) for d, _, files in os.walk(root)
+        for f in files if f.endswith('.png'))
 
 
 def test_data_are_reused_only_with_the_same_settings(tmp_path, capsys):
     root = str(tmp_path / 'crops')
-    spec = dict(splits=dict(train=3, val=1), seed=0, crop_size=16,
-                image_size=48, num_objects=(1, 3))
+    spec = dict(
+        splits=dict(train=3, val=1), seed=0, crop_size=16, image_size=48,
+        num_objects=(1, 3))
     assert generate_data('export_crops', spec, root, force=False)
     first = _crop_files(root)
     with open(osp.join(root, STAMP)) as f:
@@ -118,16 +127,15 @@ def test_data_are_reused_only_with_the_same_settings(tmp_path, capsys):
 
     assert not generate_data('export_crops', spec, root, force=False)
     assert '(same settings), skipping generation' in capsys.readouterr().out
-    assert {p: os.stat(osp.join(root, p)).st_mtime_ns
-            for p in first} == mtimes
+    assert {p: os.stat(osp.join(root, p)).st_mtime_ns for p in first} == mtimes
 
     # other settings: written afresh, nothing left of the 3-scene set
     fewer = dict(spec, splits=dict(train=1, val=1))
     assert generate_data('export_crops', fewer, root, force=False)
     from efficientvit_mm.datasets import export_crops
-    counts = export_crops(str(tmp_path / 'ref'), dict(train=1, val=1),
-                          seed=0, crop_size=16, image_size=48,
-                          num_objects=(1, 3))
+    counts = export_crops(
+        str(tmp_path / 'ref'), dict(train=1, val=1), seed=0, crop_size=16,
+        image_size=48, num_objects=(1, 3))
     assert len(_crop_files(osp.join(root, 'train'))) == counts['train']
     assert _crop_files(root) == _crop_files(str(tmp_path / 'ref'))
     assert not osp.exists(root + '.partial')
@@ -148,8 +156,7 @@ def test_a_folder_the_demo_did_not_write_is_kept(tmp_path):
     assert not (root / 'notes.txt').exists()
 
 
-def test_data_root_never_replaces_the_working_folder(tmp_path,
-                                                     monkeypatch):
+def test_data_root_never_replaces_the_working_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'keep.txt').write_text('keep me')
     spec = dict(splits=dict(train=1), seed=0, crop_size=16, image_size=48)
@@ -160,8 +167,9 @@ def test_data_root_never_replaces_the_working_folder(tmp_path,
 
 
 def test_config_errors_are_one_line(tmp_path, capsys):
-    assert shapes_demo_main(['cls', '--config', DET_CONFIG, '--work-dir',
-                             str(tmp_path)]) == 1
+    assert shapes_demo_main(
+        ['cls', '--config', DET_CONFIG, '--work-dir',
+         str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith('tools/shapes_demo.py: error: ')
     assert 'mmdet config' in err and 'needs a mmpretrain config' in err
@@ -200,8 +208,11 @@ def test_busy_cpu_is_detected_from_current_use(tmp_path):
     import subprocess
     import sys
 
-    spinners = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
-                for _ in range(max(2, os.cpu_count() or 1))]
+    spinners = [
+        subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+        for _ in range(max(2,
+                           os.cpu_count() or 1))
+    ]
     try:
         assert cpu_is_busy(sample_s=1.0)
     finally:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ROOT
-from efficientvit_mm.testing import randomise
 from efficientvit_mm.apis import build_model
 from efficientvit_mm.runtime import load_config
+from efficientvit_mm.testing import randomise
+from helpers import ROOT
 
 ort = pytest.importorskip('onnxruntime', reason='optional extra: onnxruntime')
 pytest.importorskip('onnx', reason='optional extra: onnx')
@@ -22,10 +22,10 @@ def _export(config, tmp_path, *extra):
     ckpt = str(tmp_path / 'model.pth')
     torch.save({'state_dict': model.state_dict()}, ckpt)
     out = str(tmp_path / 'model.onnx')
-    proc = subprocess.run(
-        [sys.executable, 'tools/export_onnx.py', os.path.join('configs', config),
-         ckpt, out, '--no-benchmark', *extra],
-        cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([
+        sys.executable, 'tools/export_onnx.py',
+        os.path.join('configs', config), ckpt, out, '--no-benchmark', *extra
+    ], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     return model, out, proc.stdout
 
@@ -61,11 +61,14 @@ def test_dense_backbone_export_has_dynamic_height_and_width(tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):
-    torch.save({'state_dict': {'layer.weight': torch.zeros(1)}},
-               str(tmp_path / 'bad.pth'))
-    proc = subprocess.run(
-        [sys.executable, 'tools/export_onnx.py',
-         'configs/efficientvit_m0_in1k.py', str(tmp_path / 'bad.pth'),
-         str(tmp_path / 'x.onnx')], cwd=ROOT, capture_output=True, text=True)
+    torch.save({'state_dict': {
+        'layer.weight': torch.zeros(1)
+    }}, str(tmp_path / 'bad.pth'))
+    proc = subprocess.run([
+        sys.executable, 'tools/export_onnx.py',
+        'configs/efficientvit_m0_in1k.py',
+        str(tmp_path / 'bad.pth'),
+        str(tmp_path / 'x.onnx')
+    ], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0
     assert 'does not fit this config' in proc.stderr

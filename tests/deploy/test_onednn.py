@@ -31,12 +31,10 @@ def test_fused_calls_compute_conv_relu_and_residual(memory_format):
         assert onednn.onednn_applies(x)
         plain = F.conv2d(x, conv.weight, conv.bias, padding=1, groups=16)
         assert torch.allclose(layer(x), plain, atol=1e-5)
-        assert torch.allclose(layer(x, relu=True),
-                              plain.relu(), atol=1e-5)
-        assert torch.allclose(layer(x, residual=x), plain + x,
-                              atol=1e-5)
-        assert torch.allclose(layer(x, relu=True, residual=x),
-                              (plain + x).relu(), atol=1e-5)
+        assert torch.allclose(layer(x, relu=True), plain.relu(), atol=1e-5)
+        assert torch.allclose(layer(x, residual=x), plain + x, atol=1e-5)
+        assert torch.allclose(
+            layer(x, relu=True, residual=x), (plain + x).relu(), atol=1e-5)
 
 
 def test_weights_are_packed_once_per_shape_and_repacked_after_edits():
@@ -82,8 +80,8 @@ def test_autograd_and_tracing_take_the_plain_path():
 
 def test_deploy_model_with_packed_weights_deep_copies_and_matches():
     model = randomise(EfficientViT('m0', window_size=(7, 7, 4))).eval()
-    x = torch.randn(2, 3, 224, 224).contiguous(
-        memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 224,
+                    224).contiguous(memory_format=torch.channels_last)
     fused = copy.deepcopy(model)
     fused.switch_to_deploy()
     fused.to(memory_format=torch.channels_last)
@@ -108,8 +106,8 @@ def test_packed_state_exists_only_once_folded():
         assert torch.allclose(layer(x, relu=True, residual=x), expected)
         layer.fuse()
         assert layer.packed is not None and layer.fused
-        assert torch.allclose(layer(x, relu=True, residual=x), expected,
-                              atol=1e-5)
+        assert torch.allclose(
+            layer(x, relu=True, residual=x), expected, atol=1e-5)
     built_folded = ConvNorm(4, 4, deploy=True)
     assert built_folded.fused and built_folded.packed is not None
 
@@ -121,13 +119,14 @@ def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
     stem = copy.deepcopy(model.patch_embed)
     for i in range(0, len(stem), 2):
         stem[i].fuse()
-    x = torch.randn(5, 3, 64, 64).contiguous(
-        memory_format=torch.channels_last)
+    x = torch.randn(5, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     # 8 x 32 x 32 first-map elements per image: groups of 2, 2 and 1
     monkeypatch.setattr(onednn, '_GROUP_ELEMENTS', 8 * 32 * 32 * 2)
     calls = []
-    monkeypatch.setattr(stem, '_convs', lambda part: calls.append(
-        part.shape[0]) or type(stem)._convs(stem, part))
+    monkeypatch.setattr(
+        stem, '_convs',
+        lambda part: calls.append(part.shape[0]) or type(stem)._convs(
+            stem, part))
     with torch.no_grad():
         grouped = stem(x)
         whole = type(stem)._convs(stem, x)

@@ -47,24 +47,26 @@ def test_agc_optim_wrapper_clips_before_the_step():
     step = (model.weight.detach() - before).norm(dim=1)
     assert (step <= 0.01 * before.norm(dim=1).clamp(min=1e-3) + 1e-6).all()
     with pytest.raises(ValueError, match='unknown arguments'):
-        AGCOptimWrapper(torch.optim.SGD(model.parameters(), lr=1.),
-                        clip_grad=dict(type='agc', max_norm=1.))
+        AGCOptimWrapper(
+            torch.optim.SGD(model.parameters(), lr=1.),
+            clip_grad=dict(type='agc', max_norm=1.))
 
 
 def test_other_clip_types_pass_through():
     model = nn.Linear(4, 2)
-    wrapper = AGCOptimWrapper(torch.optim.SGD(model.parameters(), lr=1.),
-                              clip_grad=dict(max_norm=1.))
+    wrapper = AGCOptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=1.),
+        clip_grad=dict(max_norm=1.))
     assert wrapper.clip_func is torch.nn.utils.clip_grad_norm_
 
 
 def test_amp_twin_of_each_optim_wrapper():
     agc = dict(type='AGCOptimWrapper', optimizer=dict(type='AdamW'))
-    assert amp_optim_wrapper(agc) == dict(
-        type='AGCAmpOptimWrapper', optimizer=dict(type='AdamW'),
-        loss_scale='dynamic')
-    plain = amp_optim_wrapper(dict(optimizer=dict(type='SGD'),
-                                   loss_scale=512.))
+    assert amp_optim_wrapper(agc) == dict(type='AGCAmpOptimWrapper',
+                                          optimizer=dict(type='AdamW'),
+                                          loss_scale='dynamic')
+    plain = amp_optim_wrapper(
+        dict(optimizer=dict(type='SGD'), loss_scale=512.))
     assert plain['type'] == 'AmpOptimWrapper' and plain['loss_scale'] == 512.
     with pytest.raises(ValueError, match='no mixed-precision twin'):
         amp_optim_wrapper(dict(type='ApexOptimWrapper'))

@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(ROOT, 'tests', 'data')
 
 
@@ -31,13 +31,11 @@ def run_tool(args, cwd=ROOT, timeout=600, env=None, check=True):
     full_env['PYTHONWARNINGS'] = 'ignore'
     if env:
         full_env.update(env)
-    proc = subprocess.run([sys.executable] + list(args), cwd=cwd,
-                          env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([sys.executable] + list(args), cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(
-            f'{" ".join(args)} failed ({proc.returncode}):\n'
-            f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+        raise AssertionError(f'{" ".join(args)} failed ({proc.returncode}):\n'
+                             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
 
 

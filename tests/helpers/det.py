@@ -6,10 +6,12 @@ import torch
 # ImageNet settings of the released EfficientViT models, written out from
 # the paper's Table 1 (independently of the package's arch table).
 ARCHS = {
-    'm0': dict(dims=[64, 128, 192], depths=[1, 2, 3], heads=[4, 4, 4],
-               kernels=[5, 5, 5, 5]),
-    'm4': dict(dims=[128, 256, 384], depths=[1, 2, 3], heads=[4, 4, 4],
-               kernels=[7, 5, 3, 3]),
+    'm0':
+    dict(dims=[64, 128, 192], depths=[1, 2, 3], heads=[4, 4, 4],
+         kernels=[5, 5, 5, 5]),
+    'm4':
+    dict(dims=[128, 256, 384], depths=[1, 2, 3], heads=[4, 4, 4],
+         kernels=[7, 5, 3, 3]),
 }
 
 
@@ -59,8 +61,8 @@ def official_backbone_state(arch: str, window: int = 7,
     widths = [3, dims[0] // 8, dims[0] // 4, dims[0] // 2, dims[0]]
     for i in range(4):
         conv_bn(f'patch_embed.{2 * i}', widths[i], widths[i + 1], 3)
-    for stage, (dim, depth, heads) in enumerate(
-            zip(dims, cfg['depths'], cfg['heads'])):
+    for stage, (dim, depth,
+                heads) in enumerate(zip(dims, cfg['depths'], cfg['heads'])):
         name = f'blocks{stage + 1}'
         offset = 0
         if stage > 0:
@@ -107,8 +109,8 @@ def official_neck_state(in_channels, out_channels, num_trans, extra_convs,
     for j in range(num_trans):
         _conv(sd, f'neck.extra_trans_convs.{j}.conv', out_channels,
               out_channels, 2, gen, transposed=True)
-        _conv(sd, f'neck.extra_fpn_convs.{j}.conv', out_channels,
-              out_channels, 3, gen)
+        _conv(sd, f'neck.extra_fpn_convs.{j}.conv', out_channels, out_channels,
+              3, gen)
     return sd
 
 

@@ -1,17 +1,16 @@
-"""Behaviour of the EfficientViT backbone: shapes, windows, training options."""
+"""The EfficientViT backbone: shapes, windows, training options."""
 import copy
 import math
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from efficientvit_mm.testing import randomise as _randomise
 from efficientvit_mm.models import EfficientViT
 from efficientvit_mm.models.layers import (CascadedGroupAttention,
                                            relative_offset_index)
+from efficientvit_mm.testing import randomise as _randomise
 
 ARCH_CHANNELS = {
     'm0': [64, 128, 192],
@@ -46,8 +45,8 @@ def test_arch_dict_equals_named_arch():
         [(k, v.shape) for k, v in custom.state_dict().items()]
 
 
-@pytest.mark.parametrize('size', [(64, 96), (160, 160), (333, 517),
-                                  (320, 320), (112, 112)])
+@pytest.mark.parametrize('size', [(64, 96), (160, 160), (333, 517), (320, 320),
+                                  (112, 112)])
 def test_any_input_size(size):
     model = _randomise(EfficientViT('m0', window_size=7)).eval()
     with torch.no_grad():
@@ -138,8 +137,10 @@ def test_padded_windows_are_cropped_back():
 
 def test_per_stage_window_size_builds_bias_tables():
     model = EfficientViT('m0', window_size=(7, 7, 4))
-    sizes = [stage.blocks[0].attn.attention_biases.shape[1]
-             for stage in model.stages]
+    sizes = [
+        stage.blocks[0].attn.attention_biases.shape[1]
+        for stage in model.stages
+    ]
     assert sizes == [49, 49, 16]
 
 
@@ -189,8 +190,9 @@ def test_deploy_channels_last_matches_eager():
     fast.switch_to_deploy()
     fast.to(memory_format=torch.channels_last)
     with torch.no_grad():
-        for a, b in zip(model(x), fast(
-                x.contiguous(memory_format=torch.channels_last))):
+        for a, b in zip(
+                model(x),
+                fast(x.contiguous(memory_format=torch.channels_last))):
             assert (a - b).abs().max().item() <= 1e-4
 
 
@@ -268,8 +270,10 @@ def test_with_cp_recomputes_stem_and_blocks_in_backward():
 def test_drop_path_is_stochastic_in_training_only():
     # randomised: freshly built residual branches start as zeros
     model = _randomise(EfficientViT('m0', drop_path_rate=0.5))
-    rates = [blk.drop_path.drop_prob for stage in model.stages
-             for blk in stage.blocks if hasattr(blk.drop_path, 'drop_prob')]
+    rates = [
+        blk.drop_path.drop_prob for stage in model.stages
+        for blk in stage.blocks if hasattr(blk.drop_path, 'drop_prob')
+    ]
     assert rates == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
     x = torch.randn(4, 3, 64, 64)
     model.train()
@@ -325,10 +329,12 @@ def test_bias_gradient_flows_in_eval_mode_when_wanted():
 def test_attention_biases_get_no_weight_decay_through_custom_keys():
     from mmengine.optim import build_optim_wrapper
     model = EfficientViT('m0')
-    wrapper = build_optim_wrapper(model, dict(
-        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-        paramwise_cfg=dict(custom_keys={
-            'attention_biases': dict(decay_mult=0.)})))
+    wrapper = build_optim_wrapper(
+        model,
+        dict(
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+            paramwise_cfg=dict(
+                custom_keys={'attention_biases': dict(decay_mult=0.)})))
     biases = {id(m.attention_biases) for _, m in model.attention_layers()}
     assert len(biases) == 6
     for group in wrapper.optimizer.param_groups:

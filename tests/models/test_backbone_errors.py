@@ -4,25 +4,27 @@ import pickle
 import pytest
 import torch
 
-from helpers import load_reference
-from efficientvit_mm.models import EfficientViT
 from efficientvit_mm.checkpoint import (CheckpointMismatchError,
                                         load_backbone_checkpoint)
+from efficientvit_mm.models import EfficientViT
+from helpers import load_reference
 
 
 def test_unknown_arch_lists_valid_names():
-    with pytest.raises(ValueError, match=r"unknown EfficientViT arch 'm9'.*"
-                       r"\['m0', 'm1', 'm2', 'm3', 'm4', 'm5'\]"):
+    with pytest.raises(
+            ValueError, match=r"unknown EfficientViT arch 'm9'.*"
+            r"\['m0', 'm1', 'm2', 'm3', 'm4', 'm5'\]"):
         EfficientViT('m9')
 
 
 def test_incomplete_arch_dict_names_missing_keys():
     with pytest.raises(ValueError, match='missing.*kernels'):
-        EfficientViT(dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
-                          num_heads=[4, 4, 4], key_dim=16))
+        EfficientViT(
+            dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
+                 num_heads=[4, 4, 4], key_dim=16))
 
 
-@pytest.mark.parametrize('out_indices', [(3,), (0, 5), (-4,), ()])
+@pytest.mark.parametrize('out_indices', [(3, ), (0, 5), (-4, ), ()])
 def test_out_indices_out_of_range(out_indices):
     with pytest.raises(ValueError, match='out_indices'):
         EfficientViT('m0', out_indices=out_indices)
@@ -35,8 +37,8 @@ def test_frozen_stages_out_of_range(frozen_stages):
         EfficientViT('m0', frozen_stages=frozen_stages)
 
 
-@pytest.mark.parametrize('shape', [(3, 64, 64), (1, 1, 64, 64),
-                                   (1, 4, 64, 64), (1, 3, 8, 64, 64)])
+@pytest.mark.parametrize('shape', [(3, 64, 64), (1, 1, 64, 64), (1, 4, 64, 64),
+                                   (1, 3, 8, 64, 64)])
 def test_input_must_be_n_by_3_by_h_by_w(shape):
     model = EfficientViT('m0').eval()
     with pytest.raises(ValueError, match=r'expects an N x 3 x H x W'):
@@ -89,14 +91,15 @@ def test_partial_checkpoint_names_missing_keys(tmp_ckpt):
 def test_deploy_model_explains_how_to_load_unfused_weights(tmp_ckpt):
     state = EfficientViT('m0').state_dict()
     with pytest.raises(CheckpointMismatchError, match='switch_to_deploy'):
-        load_backbone_checkpoint(EfficientViT('m0', deploy=True),
-                                 tmp_ckpt(state))
+        load_backbone_checkpoint(
+            EfficientViT('m0', deploy=True), tmp_ckpt(state))
 
 
 class _RunsCode:
+
     def __reduce__(self):
         import os
-        return (os.system, ('echo pwned > /dev/null',))
+        return (os.system, ('echo pwned > /dev/null', ))
 
 
 def test_pickle_that_runs_code_is_refused(tmp_path):

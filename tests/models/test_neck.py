@@ -40,13 +40,18 @@ def expected(h, w, fine, coarse):
     return sizes
 
 
+def pyramid(model, hw):
+    """The neck's maps for a (1, 3, *hw) input: five levels of 256."""
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, *hw))
+    assert [f.shape[1] for f in feats] == [256] * 5
+    return feats
+
+
 @pytest.mark.parametrize('hw', [(256, 384), (225, 301), (97, 161)])
 def test_retinanet_pyramid(hw):
     model = build('retinanet_efficientvit_m0_coco.py', 'm0', [64, 128, 192])
-    x = torch.randn(1, 3, *hw)
-    with torch.no_grad():
-        feats = model.extract_feat(x)
-    assert [f.shape[1] for f in feats] == [256] * 5
+    feats = pyramid(model, hw)
     assert [tuple(f.shape[2:]) for f in feats] == expected(*hw, 1, 1)
     # the anchors of the head are laid out for strides 8..128
     strides = [s[0] for s in model.bbox_head.prior_generator.strides]
@@ -58,10 +63,7 @@ def test_retinanet_pyramid(hw):
 @pytest.mark.parametrize('hw', [(256, 320), (199, 263)])
 def test_mask_rcnn_pyramid(hw):
     model = build('mask_rcnn_efficientvit_m4_coco.py')
-    x = torch.randn(1, 3, *hw)
-    with torch.no_grad():
-        feats = model.extract_feat(x)
-    assert [f.shape[1] for f in feats] == [256] * 5
+    feats = pyramid(model, hw)
     assert [tuple(f.shape[2:]) for f in feats] == expected(*hw, 2, 0)
     rpn_strides = [s[0] for s in model.rpn_head.prior_generator.strides]
     assert rpn_strides == [4, 8, 16, 32, 64]
@@ -73,13 +75,20 @@ def test_neck_key_names_match_the_official_neck():
     model = build('retinanet_efficientvit_m4_coco.py')
     keys = {k for k in model.state_dict() if k.startswith('neck.')}
     assert keys == {
-        'neck.lateral_convs.0.conv.weight', 'neck.lateral_convs.0.conv.bias',
-        'neck.lateral_convs.1.conv.weight', 'neck.lateral_convs.1.conv.bias',
-        'neck.lateral_convs.2.conv.weight', 'neck.lateral_convs.2.conv.bias',
-        'neck.fpn_convs.0.conv.weight', 'neck.fpn_convs.0.conv.bias',
-        'neck.fpn_convs.1.conv.weight', 'neck.fpn_convs.1.conv.bias',
-        'neck.fpn_convs.2.conv.weight', 'neck.fpn_convs.2.conv.bias',
-        'neck.fpn_convs.3.conv.weight', 'neck.fpn_convs.3.conv.bias',
+        'neck.lateral_convs.0.conv.weight',
+        'neck.lateral_convs.0.conv.bias',
+        'neck.lateral_convs.1.conv.weight',
+        'neck.lateral_convs.1.conv.bias',
+        'neck.lateral_convs.2.conv.weight',
+        'neck.lateral_convs.2.conv.bias',
+        'neck.fpn_convs.0.conv.weight',
+        'neck.fpn_convs.0.conv.bias',
+        'neck.fpn_convs.1.conv.weight',
+        'neck.fpn_convs.1.conv.bias',
+        'neck.fpn_convs.2.conv.weight',
+        'neck.fpn_convs.2.conv.bias',
+        'neck.fpn_convs.3.conv.weight',
+        'neck.fpn_convs.3.conv.bias',
         'neck.extra_trans_convs.0.conv.weight',
         'neck.extra_trans_convs.0.conv.bias',
         'neck.extra_fpn_convs.0.conv.weight',
@@ -96,8 +105,10 @@ def test_fewer_outputs_drop_the_coarsest_levels_but_keep_their_context():
     neck = EfficientViTFPN([64, 128, 192], 32, num_outs=4,
                            num_extra_trans_convs=2).eval()
     assert len(neck.fpn_convs) == 2
-    feats = [torch.randn(1, c, 8 // 2**i, 12 // 2**i)
-             for i, c in enumerate([64, 128, 192])]
+    feats = [
+        torch.randn(1, c, 8 // 2**i, 12 // 2**i)
+        for i, c in enumerate([64, 128, 192])
+    ]
     with torch.no_grad():
         outs = neck(feats)
         moved = neck(feats[:2] + [feats[2] + 1])

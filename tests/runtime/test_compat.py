@@ -33,30 +33,25 @@ class _ToyData(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         g = torch.Generator().manual_seed(i)
-        return dict(inputs=torch.randn(4, generator=g),
-                    targets=torch.tensor(float(i)))
+        return dict(
+            inputs=torch.randn(4, generator=g), targets=torch.tensor(float(i)))
 
 
 def _runner(work_dir, max_iters, resume=False):
     return Runner(
-        model=_ToyModel(),
-        work_dir=work_dir,
-        train_dataloader=dict(
-            dataset=_ToyData(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            collate_fn=dict(type='default_collate'),
-            batch_size=2, num_workers=0),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        model=_ToyModel(), work_dir=work_dir, train_dataloader=dict(
+            dataset=_ToyData(), sampler=dict(type='DefaultSampler',
+                                             shuffle=True),
+            collate_fn=dict(type='default_collate'), batch_size=2,
+            num_workers=0), train_cfg=dict(by_epoch=False,
+                                           max_iters=max_iters),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         param_scheduler=dict(type='LinearLR', start_factor=0.1, by_epoch=False,
-                             begin=0, end=4),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2,
-                            by_epoch=False),
-            logger=dict(type='LoggerHook', interval=1)),
-        resume=resume,
-        default_scope='mmengine',
-        randomness=dict(seed=0))
+                             begin=0, end=4), default_hooks=dict(
+                                 checkpoint=dict(type='CheckpointHook',
+                                                 interval=2, by_epoch=False),
+                                 logger=dict(type='LoggerHook', interval=1)),
+        resume=resume, default_scope='mmengine', randomness=dict(seed=0))
 
 
 def test_resume_works_with_weights_only_loading(tmp_path):
@@ -82,8 +77,9 @@ def test_without_the_fix_torch_refuses_mmengine_checkpoints(tmp_path):
     _runner(work_dir, 2).train()
     code = ('import torch, sys; torch.load(sys.argv[1])')
     proc = subprocess.run(
-        [sys.executable, '-c', code, os.path.join(work_dir, 'iter_2.pth')],
-        capture_output=True, text=True, cwd=ROOT)
+        [sys.executable, '-c', code,
+         os.path.join(work_dir, 'iter_2.pth')], capture_output=True, text=True,
+        cwd=ROOT)
     assert proc.returncode != 0
     assert 'weights_only' in proc.stderr
 
@@ -106,6 +102,7 @@ def test_getattr_stand_in_resolves_only_history_buffer_statistics(tmp_path):
     from mmengine.logging import HistoryBuffer
 
     class _Smuggle:
+
         def __reduce__(self):
             # HistoryBuffer is allowed; its __init__ leads to __globals__
             return (getattr, (HistoryBuffer, '__init__'))

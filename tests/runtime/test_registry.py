@@ -7,8 +7,10 @@ import pytest
 
 from helpers import ROOT
 
-REGISTRIES = ['mmengine.registry', 'mmdet.registry', 'mmseg.registry',
-              'mmpretrain.registry']
+REGISTRIES = [
+    'mmengine.registry', 'mmdet.registry', 'mmseg.registry',
+    'mmpretrain.registry'
+]
 
 
 @pytest.mark.parametrize('module', REGISTRIES)
@@ -16,13 +18,13 @@ def test_builds_from_each_registry(module):
     import importlib
     registry = importlib.import_module(module).MODELS
     from efficientvit_mm.models import EfficientViT, EfficientViTFPN
-    backbone = registry.build(dict(type='EfficientViT', arch='m4',
-                                   window_size=(7, 7, 7)))
+    backbone = registry.build(
+        dict(type='EfficientViT', arch='m4', window_size=(7, 7, 7)))
     assert type(backbone) is EfficientViT
-    neck = registry.build(dict(type='EfficientViTFPN',
-                               in_channels=[128, 256, 384], out_channels=64,
-                               num_outs=5, num_extra_trans_convs=1,
-                               add_extra_convs='on_input'))
+    neck = registry.build(
+        dict(type='EfficientViTFPN', in_channels=[128, 256,
+                                                  384], out_channels=64,
+             num_outs=5, num_extra_trans_convs=1, add_extra_convs='on_input'))
     assert type(neck) is EfficientViTFPN
 
 
@@ -32,7 +34,8 @@ BLOCKED = {blocked!r}
 class Blocker:
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] in BLOCKED:
-            raise ModuleNotFoundError(f'No module named {{name!r}} (simulated)')
+            raise ModuleNotFoundError(
+                f'No module named {{name!r}} (simulated)')
         return None
 sys.meta_path.insert(0, Blocker())
 '''

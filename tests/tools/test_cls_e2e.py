@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from helpers import ROOT, run_tool
 from efficientvit_mm.datasets.shapes import export_crops
+from helpers import ROOT, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -37,18 +37,21 @@ def tiny_crops(tmp_path_factory):
 
 def test_train_then_test_gives_accuracy(tiny_crops, tmp_path):
     config = tmp_path / 'tiny_cls.py'
-    config.write_text(TINY.format(
-        base=os.path.join(ROOT, 'configs', 'demo',
-                          'efficientvit_m0_shapes_cls.py'),
-        root=tiny_crops))
+    config.write_text(
+        TINY.format(
+            base=os.path.join(ROOT, 'configs', 'demo',
+                              'efficientvit_m0_shapes_cls.py'),
+            root=tiny_crops))
     work_dir = str(tmp_path / 'work')
     train = run_tool(['tools/train.py', str(config), '--work-dir', work_dir])
     assert 'Epoch(train) [2]' in train.stdout + train.stderr
     ckpt = os.path.join(work_dir, 'epoch_2.pth')
     assert os.path.isfile(ckpt)
     out = str(tmp_path / 'preds.pkl')
-    test = run_tool(['tools/test.py', str(config), ckpt, '--work-dir',
-                     work_dir, '--out', out])
+    test = run_tool([
+        'tools/test.py',
+        str(config), ckpt, '--work-dir', work_dir, '--out', out
+    ])
     log = test.stdout + test.stderr
     assert 'accuracy/top1:' in log
     top1 = float(log.split('accuracy/top1:')[1].split()[0])

@@ -76,9 +76,9 @@ def tiny_config(tmp_path, data_root, kind='retinanet', epochs=1):
     else:
         base, head, masks, metric = ('mask_rcnn_efficientvit_m4_coco.py',
                                      MASK_HEADS, True, "['bbox', 'segm']")
-    text = TINY.format(base=osp.join(ROOT, 'configs', base),
-                       root=data_root.rstrip('/') + '/', head=head,
-                       masks=masks, metric=metric, epochs=epochs)
+    text = TINY.format(
+        base=osp.join(ROOT, 'configs', base), root=data_root.rstrip('/') + '/',
+        head=head, masks=masks, metric=metric, epochs=epochs)
     path = tmp_path / f'tiny_{kind}.py'
     path.write_text(text)
     return str(path)
@@ -104,8 +104,10 @@ def test_train_then_test(kind, tmp_path, tiny_coco):
 
     out = str(tmp_path / 'preds.pkl')
     show_dir = str(tmp_path / 'show')
-    run_tool(['tools/test.py', config, ckpt, '--work-dir', work_dir,
-              '--out', out, '--show-dir', show_dir])
+    run_tool([
+        'tools/test.py', config, ckpt, '--work-dir', work_dir, '--out', out,
+        '--show-dir', show_dir
+    ])
     metrics = read_metrics(work_dir)
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     assert 'coco/bbox_mAP_50' in metrics

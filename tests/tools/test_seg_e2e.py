@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from helpers import ROOT, load_tool
 
 PYTHON = sys.executable
@@ -74,11 +75,12 @@ def fpn_checkpoint(ade_root, tmp_path_factory):
     """2 iterations of Semantic FPN (M0, ImageNet-layout checkpoint) through
     tools/train.py."""
     work = str(tmp_path_factory.mktemp('fpn_work'))
-    out = check(run([
-        PYTHON, 'tools/train.py', FPN_M0, '--work-dir', work,
-        '--cfg-options', f'data_root={ade_root}',
-        f'model.backbone.init_cfg.checkpoint={M0_IMAGENET}', *TINY
-    ]))
+    out = check(
+        run([
+            PYTHON, 'tools/train.py', FPN_M0, '--work-dir', work,
+            '--cfg-options', f'data_root={ade_root}',
+            f'model.backbone.init_cfg.checkpoint={M0_IMAGENET}', *TINY
+        ]))
     assert 'Iter(train) [2/2]' in out
     assert 'loaded' in out.lower() or 'load' in out.lower()
     ckpt = osp.join(work, 'iter_2.pth')
@@ -87,13 +89,13 @@ def fpn_checkpoint(ade_root, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_fpn_train_then_test_with_show_dir(ade_root, fpn_checkpoint,
-                                           tmp_path):
-    out = check(run([
-        PYTHON, 'tools/test.py', FPN_M0, fpn_checkpoint, '--work-dir',
-        str(tmp_path), '--show-dir', 'vis', '--cfg-options',
-        f'data_root={ade_root}', *TINY
-    ]))
+def test_fpn_train_then_test_with_show_dir(ade_root, fpn_checkpoint, tmp_path):
+    out = check(
+        run([
+            PYTHON, 'tools/test.py', FPN_M0, fpn_checkpoint, '--work-dir',
+            str(tmp_path), '--show-dir', 'vis', '--cfg-options',
+            f'data_root={ade_root}', *TINY
+        ]))
     assert 0. <= miou_of(out) <= 100.
     assert 'per class results' in out
     # a relative --show-dir lands under the work dir: one drawing per
@@ -108,18 +110,20 @@ def test_fpn_train_then_test_with_show_dir(ade_root, fpn_checkpoint,
 @pytest.mark.slow
 def test_upernet_train_then_test(ade_root, tmp_path):
     work = str(tmp_path)
-    out = check(run([
-        PYTHON, 'tools/train.py', UPERNET, '--work-dir', work,
-        '--cfg-options', f'data_root={ade_root}',
-        'model.backbone.init_cfg=None', *TINY
-    ]))
+    out = check(
+        run([
+            PYTHON, 'tools/train.py', UPERNET, '--work-dir', work,
+            '--cfg-options', f'data_root={ade_root}',
+            'model.backbone.init_cfg=None', *TINY
+        ]))
     assert 'Iter(train) [2/2]' in out
     assert 'aux.loss_ce' in out and 'decode.loss_ce' in out
     ckpt = osp.join(work, 'iter_2.pth')
-    out = check(run([
-        PYTHON, 'tools/test.py', UPERNET, ckpt, '--work-dir', work,
-        '--cfg-options', f'data_root={ade_root}', *TINY
-    ]))
+    out = check(
+        run([
+            PYTHON, 'tools/test.py', UPERNET, ckpt, '--work-dir', work,
+            '--cfg-options', f'data_root={ade_root}', *TINY
+        ]))
     assert 0. <= miou_of(out) <= 100.
 
 
@@ -132,11 +136,11 @@ def test_dist_train_on_cpu_processes(ade_root, tmp_path):
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHON=PYTHON, PORT=str(port),
                PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', FPN_M4, '2', '--work-dir',
-         str(tmp_path), '--cfg-options', f'data_root={ade_root}',
-         'model.backbone.init_cfg=None', *TINY],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        'bash', 'tools/dist_train.sh', FPN_M4, '2', '--work-dir',
+        str(tmp_path), '--cfg-options', f'data_root={ade_root}',
+        'model.backbone.init_cfg=None', *TINY
+    ], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     out = check(proc)
     assert 'SyncBN layers of the model are built as plain BN' in out
     assert 'Iter(train) [2/2]' in out
@@ -164,8 +168,7 @@ def test_single_image_inference_apis(ade_root, fpn_checkpoint):
     assert np.array_equal(out['predictions'], pred[0].numpy())
 
 
-def test_missing_ade20k_exits_with_instructions(tmp_path, monkeypatch,
-                                               capsys):
+def test_missing_ade20k_exits_with_instructions(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no data/ here
     train = load_tool('train')
     for config in (FPN_M4, UPERNET):
@@ -183,8 +186,8 @@ def test_missing_checkpoint_exits_with_instructions(ade_root, tmp_path,
                                                     monkeypatch, capsys):
     # ADE20K where the config expects it, but no ImageNet checkpoint
     os.makedirs(tmp_path / 'data' / 'ade')
-    shutil.copytree(ade_root, tmp_path / 'data' / 'ade' /
-                    'ADEChallengeData2016')
+    shutil.copytree(ade_root,
+                    tmp_path / 'data' / 'ade' / 'ADEChallengeData2016')
     monkeypatch.chdir(tmp_path)
     train = load_tool('train')
     for config in (FPN_M4, UPERNET):
@@ -205,15 +208,17 @@ def test_seg_shapes_demo_runs_end_to_end(tmp_path):
 
     import cv2
     work, data = tmp_path / 'work', tmp_path / 'shapes'
-    out = check(run([
-        PYTHON, 'tools/shapes_demo.py', 'seg', '--work-dir', str(work),
-        '--data-root', str(data), '--num-vis', '2', '--cfg-options',
-        'shapes_data.splits.training=8', 'shapes_data.splits.validation=4',
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-        'train_dataloader.batch_size=4', 'param_scheduler.0.end=1',
-        'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
-        'default_hooks.checkpoint.interval=2'
-    ]))
+    out = check(
+        run([
+            PYTHON, 'tools/shapes_demo.py', 'seg', '--work-dir',
+            str(work), '--data-root',
+            str(data), '--num-vis', '2', '--cfg-options',
+            'shapes_data.splits.training=8', 'shapes_data.splits.validation=4',
+            'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+            'train_dataloader.batch_size=4', 'param_scheduler.0.end=1',
+            'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
+            'default_hooks.checkpoint.interval=2'
+        ]))
     assert len(os.listdir(data / 'images' / 'training')) == 8
     assert len(os.listdir(data / 'annotations' / 'validation')) == 4
     assert 'Iter(train) [2/2]' in out  # progress of the training
@@ -226,10 +231,10 @@ def test_seg_shapes_demo_runs_end_to_end(tmp_path):
     assert result['task'] == 'seg' and result['num_val'] == 4
     assert result['mIoU'] == pytest.approx(float(summary.group(1)), abs=0.01)
     assert list(result['IoU_per_class']) == [
-        'background', 'circle', 'square', 'triangle', 'star']
+        'background', 'circle', 'square', 'triangle', 'star'
+    ]
     assert result['checkpoint'].endswith('iter_2.pth')
-    assert set(result['seconds']) == {'data', 'train', 'eval', 'draw',
-                                      'total'}
+    assert set(result['seconds']) == {'data', 'train', 'eval', 'draw', 'total'}
     png = cv2.imread(str(work / 'predictions.png'))
     # 2 rows of image | ground truth | prediction (128 px, shown at 2x)
     assert png is not None and png.shape[0] > 2 * 2 * 128

@@ -20,9 +20,9 @@ import time
 
 import pytest
 import torch
+from test_det_e2e import tiny_config
 
 from helpers import ROOT, run_tool
-from test_det_e2e import tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -70,14 +70,15 @@ def test_dist_train_and_test_two_cpu_processes(tmp_path,
     config = tiny_config(tmp_path, tiny_coco, epochs=1)
     work_dir = str(tmp_path / 'work')
     tools = osp.join(ROOT, 'tools')
-    log = run_script([osp.join(tools, 'dist_train.sh'), config, '2',
-                      '--work-dir', work_dir],
-                     cpu_env(PORT=str(free_port())))
+    log = run_script([
+        osp.join(tools, 'dist_train.sh'), config, '2', '--work-dir', work_dir
+    ], cpu_env(PORT=str(free_port())))
     assert_two_process_training(log, work_dir)
-    log = run_script([osp.join(tools, 'dist_test.sh'), config,
-                      osp.join(work_dir, 'epoch_1.pth'), '2',
-                      '--work-dir', str(tmp_path / 'test')],
-                     cpu_env(PORT=str(free_port())))
+    log = run_script([
+        osp.join(tools, 'dist_test.sh'), config,
+        osp.join(work_dir, 'epoch_1.pth'), '2', '--work-dir',
+        str(tmp_path / 'test')
+    ], cpu_env(PORT=str(free_port())))
     assert 'Distributed training: True' in log
     assert_two_process_test(log)
 
@@ -125,25 +126,32 @@ def test_slurm_scripts_under_srun(tmp_path, tiny_coco):  # noqa: F811
     tools = osp.join(ROOT, 'tools')
 
     env['MASTER_PORT'] = str(free_port())
-    log = run_script([osp.join(tools, 'slurm_train.sh'), 'gpu-partition',
-                      'evit-job', config, work_dir], env)
+    log = run_script([
+        osp.join(tools, 'slurm_train.sh'), 'gpu-partition', 'evit-job', config,
+        work_dir
+    ], env)
     assert_two_process_training(log, work_dir)
     srun = json.loads(srun_log.read_text())
     assert srun['opts']['-p'] == 'gpu-partition'
     assert srun['opts']['--job-name'] == 'evit-job'
     assert srun['opts']['--gres'] == 'gpu:2'
     assert srun['opts']['--ntasks'] == '2'
-    assert srun['command'][-3:] == [config, f'--work-dir={work_dir}',
-                                    '--launcher=slurm']
+    assert srun['command'][-3:] == [
+        config, f'--work-dir={work_dir}', '--launcher=slurm'
+    ]
 
     env['MASTER_PORT'] = str(free_port())
-    log = run_script([osp.join(tools, 'slurm_test.sh'), 'gpu-partition',
-                      'evit-test', config, osp.join(work_dir, 'epoch_1.pth'),
-                      '--work-dir', str(tmp_path / 'test')], env)
+    log = run_script([
+        osp.join(tools, 'slurm_test.sh'), 'gpu-partition', 'evit-test', config,
+        osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
+        str(tmp_path / 'test')
+    ], env)
     assert_two_process_test(log)
     srun = json.loads(srun_log.read_text())
-    assert srun['command'][-3:] == ['--launcher=slurm', '--work-dir',
-                                    str(tmp_path / 'test')]
+    assert srun['command'][-3:] == [
+        '--launcher=slurm', '--work-dir',
+        str(tmp_path / 'test')
+    ]
 
 
 def test_mpi_launcher_two_processes(tmp_path, tiny_coco):  # noqa: F811
@@ -152,14 +160,18 @@ def test_mpi_launcher_two_processes(tmp_path, tiny_coco):  # noqa: F811
     config = tiny_config(tmp_path, tiny_coco, epochs=1)
     work_dir = str(tmp_path / 'work')
     port = str(free_port())
-    procs = [subprocess.Popen(
-        [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-         '--work-dir', work_dir, '--launcher', 'mpi'],
-        cwd=ROOT, env=cpu_env(OMPI_COMM_WORLD_RANK=str(rank),
-                              OMPI_COMM_WORLD_LOCAL_RANK=str(rank),
-                              OMPI_COMM_WORLD_SIZE='2', MASTER_PORT=port),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for rank in range(2)]
+    procs = [
+        subprocess.Popen([
+            sys.executable,
+            osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
+            work_dir, '--launcher', 'mpi'
+        ], cwd=ROOT, env=cpu_env(
+            OMPI_COMM_WORLD_RANK=str(rank),
+            OMPI_COMM_WORLD_LOCAL_RANK=str(rank), OMPI_COMM_WORLD_SIZE='2',
+            MASTER_PORT=port), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for rank in range(2)
+    ]
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs[0][-4000:]
     assert_two_process_training(logs[0], work_dir)
@@ -172,11 +184,11 @@ def test_resume_after_kill(tmp_path, tiny_coco):  # noqa: F811
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1',
                OMP_WAIT_POLICY='PASSIVE')
     first = osp.join(work_dir, 'epoch_1.pth')
-    proc = subprocess.Popen(
-        [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-         '--work-dir', work_dir], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+    proc = subprocess.Popen([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir
+    ], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         deadline = time.time() + 300
         while not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
@@ -194,8 +206,8 @@ def test_resume_after_kill(tmp_path, tiny_coco):  # noqa: F811
         killed_at = checkpoint_iter(f.read().strip())
     assert killed_at[0] < epochs, 'the run was not interrupted'
 
-    result = run_tool(['tools/train.py', config, '--work-dir', work_dir,
-                       '--resume'])
+    result = run_tool(
+        ['tools/train.py', config, '--work-dir', work_dir, '--resume'])
     log = result.stdout + result.stderr
     assert f'resumed epoch: {killed_at[0]}, iter: {killed_at[1]}' in log
     with open(osp.join(work_dir, 'last_checkpoint')) as f:

@@ -7,13 +7,12 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from helpers import ROOT, load_tool, run_tool
 from efficientvit_mm.runtime import (PreflightError, check_datasets,
                                      load_config, preflight_train)
+from helpers import ROOT, load_tool, run_tool
 
 M4 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m4_coco.py')
 MASK = osp.join(ROOT, 'configs', 'mask_rcnn_efficientvit_m4_coco.py')
-
 
 
 @pytest.fixture
@@ -55,8 +54,10 @@ def test_missing_pretrained_checkpoint(tmp_path, fake_coco, capsys,
             'releases/download/v1.0/efficientvit_m4.pth') in err
     assert '--cfg-options model.backbone.init_cfg=None' in err
     # the advice works: without the checkpoint the config passes the checks
-    cfg = load_config(M4, {'data_root': fake_coco,
-                           'model.backbone.init_cfg': None})
+    cfg = load_config(M4, {
+        'data_root': fake_coco,
+        'model.backbone.init_cfg': None
+    })
     preflight_train(cfg, M4)
 
 
@@ -89,12 +90,14 @@ def test_test_tool_missing_checkpoint(tmp_path, fake_coco, capsys):
 
 
 def test_preflight_serves_segmentation_and_classification(tmp_path):
-    seg = Config(dict(
-        default_scope='mmseg', data_root='data/ade/ADEChallengeData2016',
-        train_dataloader=dict(dataset=dict(
-            type='ADE20KDataset', data_root=str(tmp_path / 'ade'),
-            data_prefix=dict(img_path='images/training',
-                             seg_map_path='annotations/training')))))
+    seg = Config(
+        dict(
+            default_scope='mmseg', data_root='data/ade/ADEChallengeData2016',
+            train_dataloader=dict(
+                dataset=dict(
+                    type='ADE20KDataset', data_root=str(tmp_path / 'ade'),
+                    data_prefix=dict(img_path='images/training',
+                                     seg_map_path='annotations/training')))))
     with pytest.raises(PreflightError) as err:
         check_datasets(seg, ['train_dataloader'])
     msg = str(err.value)
@@ -103,12 +106,13 @@ def test_preflight_serves_segmentation_and_classification(tmp_path):
     assert 'No dataset at hand?' in msg  # and what to run instead
     assert '.venv/bin/python tools/shapes_demo.py seg' in msg
 
-    cls = Config(dict(
-        default_scope='mmpretrain',
-        train_dataloader=dict(dataset=dict(
-            type='RepeatDataset', times=2,
-            dataset=dict(type='CustomDataset', data_root=str(tmp_path),
-                         data_prefix='imagenet/train')))))
+    cls = Config(
+        dict(
+            default_scope='mmpretrain', train_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset', times=2, dataset=dict(
+                        type='CustomDataset', data_root=str(tmp_path),
+                        data_prefix='imagenet/train')))))
     with pytest.raises(PreflightError) as err:
         check_datasets(cls, ['train_dataloader'])
     assert 'imagenet/train/' in str(err.value)
@@ -120,9 +124,10 @@ def test_load_from_and_resume_checkpoints_are_checked(tmp_path, fake_coco,
                                                       capsys):
     train = load_tool('train')
     ckpt = str(tmp_path / 'gone.pth')
-    assert train.main([M4, '--resume', ckpt, '--cfg-options',
-                       f'data_root={fake_coco}',
-                       'model.backbone.init_cfg=None']) == 1
+    assert train.main([
+        M4, '--resume', ckpt, '--cfg-options', f'data_root={fake_coco}',
+        'model.backbone.init_cfg=None'
+    ]) == 1
     assert f'resume checkpoint {ckpt} not found' in capsys.readouterr().err
 
 
@@ -130,11 +135,12 @@ def test_plot_curves(tmp_path):
     """tools/analysis/plot_curves.py draws a log written by mmengine."""
     run = tmp_path / 'run' / '20260101_000000' / 'vis_data'
     run.mkdir(parents=True)
-    lines = [dict(lr=1e-4, loss=2.0 - i / 10, loss_cls=1.0, epoch=1,
-                  iter=10 * i, step=10 * i) for i in range(1, 6)]
+    lines = [
+        dict(lr=1e-4, loss=2.0 - i / 10, loss_cls=1.0, epoch=1, iter=10 * i,
+             step=10 * i) for i in range(1, 6)
+    ]
     lines.append({'coco/bbox_mAP': 0.25, 'data_time': 0.1, 'step': 1})
-    (run / 'scalars.json').write_text(
-        '\n'.join(json.dumps(x) for x in lines))
+    (run / 'scalars.json').write_text('\n'.join(json.dumps(x) for x in lines))
     out = str(tmp_path / 'curves.png')
     plot = load_tool(osp.join('analysis', 'plot_curves'))
     assert plot.main([str(tmp_path / 'run'), '--out', out]) == 0
@@ -148,8 +154,10 @@ def test_amp_and_launcher_misuse_are_explained(tmp_path, fake_coco, capsys,
                                                monkeypatch):
     import torch
     train = load_tool('train')
-    opts = ['--cfg-options', f'data_root={fake_coco}',
-            'model.backbone.init_cfg=None']
+    opts = [
+        '--cfg-options', f'data_root={fake_coco}',
+        'model.backbone.init_cfg=None'
+    ]
     if not torch.cuda.is_available():
         assert train.main([M4, '--amp'] + opts) == 1
         assert '--amp needs a GPU' in capsys.readouterr().err

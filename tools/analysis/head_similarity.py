@@ -12,21 +12,17 @@ images are synthetic shapes scenes. Comparing with the MHSA-style variant:
 ``--compare CONFIG CKPT --compare-options model.backbone.cascade=False``.
 CHECKPOINT may be ``none`` for randomly initialised weights.
 """
-import argparse
 import os
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/analysis/head_similarity.py', description=__doc__,
-        formatter_class=argparse.RawTextHelpFormatter)
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config')
     parser.add_argument('checkpoint', help="checkpoint, or 'none'")
     cli.add_cfg_options(parser)
@@ -64,23 +60,23 @@ def main(argv=None):
         runs.append((*args.compare, args.compare_options))
     labels = args.labels or [
         osp.splitext(osp.basename(c))[0] +
-        (' (cascade off)' if o and o.get('model.backbone.cascade') is False
-         else '') for c, _, o in runs
+        (' (cascade off)'
+         if o and o.get('model.backbone.cascade') is False else '')
+        for c, _, o in runs
     ]
     results, rows = {}, []
     for label, (config, ckpt, options) in zip(labels, runs):
         result = config_head_similarity(
             load_config(config, options),
-            None if ckpt.lower() == 'none' else ckpt, images,
-            args.batch_size)
+            None if ckpt.lower() == 'none' else ckpt, images, args.batch_size)
         results[label] = result
         rows += [dict(r, variant=label) for r in result]
         per_block = {}
         for r in result:
             per_block.setdefault(r['block'], []).append(r['max_cos_sim'])
-        print(f'{label}: mean max similarity per block ' + ', '.join(
-            f'{np.mean(v):.3f}' for v in per_block.values()) +
-            f' | overall {np.mean([r["max_cos_sim"] for r in result]):.3f}')
+        print(f'{label}: mean max similarity per block ' +
+              ', '.join(f'{np.mean(v):.3f}' for v in per_block.values()) +
+              f' | overall {np.mean([r["max_cos_sim"] for r in result]):.3f}')
     csv_path = osp.join(args.out_dir, 'head_similarity.csv')
     png_path = osp.join(args.out_dir, 'head_similarity.png')
     write_csv(rows, csv_path)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Plot loss and metric curves of one or more runs to a PNG.
 
-    python tools/analysis/plot_curves.py work_dirs/retinanet_efficientvit_m4_coco
+    python tools/analysis/plot_curves.py work_dirs/retinanet_m4
     python tools/analysis/plot_curves.py RUN_A RUN_B --legend a b \\
         --keys loss coco/bbox_mAP --out curves.png
 
@@ -10,24 +10,22 @@ is read) or a scalar log file. By default every ``loss*`` series and every
 validation metric (``coco/bbox_mAP``, ``mIoU``, ``accuracy/top1``...) gets
 a panel.
 """
-import argparse
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog='tools/analysis/plot_curves.py',
-        description='Plot loss and metric curves from mmengine logs')
+    from efficientvit_mm.runtime import args as cli
+    parser = cli.tool_parser(__file__,
+                             'Plot loss and metric curves from mmengine logs')
     parser.add_argument('runs', nargs='+',
                         help='work dirs or vis_data/scalars.json files')
-    parser.add_argument('--keys', nargs='+',
-                        help='series to plot (default: losses and '
-                        'validation metrics)')
+    parser.add_argument(
+        '--keys', nargs='+', help='series to plot (default: losses and '
+        'validation metrics)')
     parser.add_argument('--legend', nargs='+', help='one name per run')
     parser.add_argument('--out', default='curves.png', help='PNG to write')
     parser.add_argument('--title', help='figure title')

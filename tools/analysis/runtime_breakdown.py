@@ -8,21 +8,17 @@ Writes ``runtime_breakdown.csv`` (block, kind, operator group, ms per
 forward) and ``runtime_breakdown.png`` (stacked bars). Weights do not change
 the timing, so the model is built from the config without a checkpoint.
 """
-import argparse
 import os
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='tools/analysis/runtime_breakdown.py', description=__doc__,
-        formatter_class=argparse.RawTextHelpFormatter)
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config')
     cli.add_cfg_options(parser)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')

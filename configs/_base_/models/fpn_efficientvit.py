@@ -15,17 +15,11 @@ model = dict(
     # EncoderDecoder would otherwise hand ResNet's ImageNet URL to the
     # backbone
     pretrained=None,
+    # pad to the 512x512 training crops
+    data_preprocessor=dict(size=(512, 512)),
     backbone=dict(_delete_=True, type='EfficientViT'),
-    neck=dict(
-        _delete_=True,
-        type='EfficientViTFPN',
-        out_channels=256,
-        start_level=0,
-        num_extra_trans_convs=2,
-        num_outs=4),
-    decode_head=dict(
-        in_channels=[256, 256, 256, 256],
-        in_index=[0, 1, 2, 3],
-        feature_strides=[4, 8, 16, 32],
-        channels=128,
-        num_classes=150))
+    neck=dict(_delete_=True, type='EfficientViTFPN', out_channels=256,
+              start_level=0, num_extra_trans_convs=2, num_outs=4),
+    decode_head=dict(in_channels=[256, 256, 256, 256], in_index=[0, 1, 2, 3],
+                     feature_strides=[4, 8, 16,
+                                      32], channels=128, num_classes=150))

@@ -6,11 +6,6 @@ _base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py']
 
 model = dict(
     backbone=dict(_delete_=True, type='EfficientViT'),
-    neck=dict(
-        _delete_=True,
-        type='EfficientViTFPN',
-        out_channels=256,
-        start_level=0,
-        num_extra_trans_convs=1,
-        add_extra_convs='on_input',
-        num_outs=5))
+    neck=dict(_delete_=True, type='EfficientViTFPN', out_channels=256,
+              start_level=0, num_extra_trans_convs=1,
+              add_extra_convs='on_input', num_outs=5))

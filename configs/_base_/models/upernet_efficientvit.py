@@ -18,18 +18,12 @@ _base_ = ['mmseg::_base_/models/upernet_swin.py']
 
 model = dict(
     pretrained=None,
+    # pad to the 512x512 training crops
+    data_preprocessor=dict(size=(512, 512)),
     backbone=dict(_delete_=True, type='EfficientViT'),
-    neck=dict(
-        type='EfficientViTFPN',
-        out_channels=256,
-        start_level=0,
-        num_extra_trans_convs=2,
-        num_outs=4),
-    decode_head=dict(
-        in_channels=[256, 256, 256, 256],
-        in_index=[0, 1, 2, 3],
-        pool_scales=(1, 2, 3, 6),
-        channels=512,
-        num_classes=150),
-    auxiliary_head=dict(
-        in_channels=256, in_index=2, channels=256, num_classes=150))
+    neck=dict(type='EfficientViTFPN', out_channels=256, start_level=0,
+              num_extra_trans_convs=2, num_outs=4),
+    decode_head=dict(in_channels=[256, 256, 256, 256], in_index=[0, 1, 2, 3],
+                     pool_scales=(1, 2, 3, 6), channels=512, num_classes=150),
+    auxiliary_head=dict(in_channels=256, in_index=2, channels=256,
+                        num_classes=150))

@@ -7,10 +7,8 @@
 _base_ = ['mmdet::_base_/schedules/schedule_1x.py']
 
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        custom_keys={'attention_biases': dict(decay_mult=0.)}))
+    _delete_=True, type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
+                   weight_decay=0.05),
+    paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.)}))
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -11,29 +11,21 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import (CascadedGroupAttention, ConvNorm, DWConvFFN,
-                      PatchMerging)
 from ...checkpoint.loading import load_backbone_checkpoint
 from ...deploy.onednn import cache_sized_groups
+from ..layers import CascadedGroupAttention, ConvNorm, DWConvFFN, PatchMerging
 
 
 class EfficientViTBlock(nn.Module):
-    """The sandwich block: DWConv + FFN, cascaded group attention, DWConv + FFN.
+    """The sandwich block: DWConv+FFN, cascaded group attention, DWConv+FFN.
 
     Every sub-layer is residual. Shape: (N, C, H, W) -> (N, C, H, W).
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 key_dim: int,
-                 num_heads: int,
-                 window_size: int,
-                 kernels: Sequence[int],
-                 ffn_ratio: int = 2,
-                 drop_path: float = 0.,
-                 cascade: bool = True,
-                 norm_cfg: dict = dict(type='BN'),
-                 deploy: bool = False):
+    def __init__(self, embed_dims: int, key_dim: int, num_heads: int,
+                 window_size: int, kernels: Sequence[int], ffn_ratio: int = 2,
+                 drop_path: float = 0., cascade: bool = True,
+                 norm_cfg: dict = dict(type='BN'), deploy: bool = False):
         super().__init__()
         self.pre = DWConvFFN(embed_dims, ffn_ratio, 0., drop_path, norm_cfg,
                              deploy)
@@ -42,7 +34,8 @@ class EfficientViTBlock(nn.Module):
                                            norm_cfg, deploy)
         self.post = DWConvFFN(embed_dims, ffn_ratio, 0., drop_path, norm_cfg,
                               deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(
+            drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pre(x)
@@ -56,13 +49,12 @@ class EfficientViTDownsample(nn.Module):
     Shape: (N, C_in, H, W) -> (N, C_out, ceil(H / 2), ceil(W / 2)).
     """
 
-    def __init__(self, in_channels: int, out_channels: int,
-                 ffn_ratio: int = 2, norm_cfg: dict = dict(type='BN'),
-                 deploy: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, ffn_ratio: int = 2,
+                 norm_cfg: dict = dict(type='BN'), deploy: bool = False):
         super().__init__()
         self.pre = DWConvFFN(in_channels, ffn_ratio, 1., 0., norm_cfg, deploy)
-        self.merge = PatchMerging(in_channels, out_channels,
-                                  norm_cfg=norm_cfg, deploy=deploy)
+        self.merge = PatchMerging(in_channels, out_channels, norm_cfg=norm_cfg,
+                                  deploy=deploy)
         self.post = DWConvFFN(out_channels, ffn_ratio, 1., 0., norm_cfg,
                               deploy)
 
@@ -76,21 +68,12 @@ class EfficientViTStage(nn.Module):
     Shape: (N, C_in, H, W) -> (N, C, H', W'), H' = ceil(H / 2) if downsampling.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 embed_dims: int,
-                 depth: int,
-                 key_dim: int,
-                 num_heads: int,
-                 window_size: int,
-                 kernels: Sequence[int],
-                 downsample: bool,
-                 drop_paths: Sequence[float],
-                 ffn_ratio: int = 2,
-                 cascade: bool = True,
-                 with_cp: bool = False,
-                 norm_cfg: dict = dict(type='BN'),
-                 deploy: bool = False):
+    def __init__(self, in_channels: int, embed_dims: int, depth: int,
+                 key_dim: int, num_heads: int, window_size: int,
+                 kernels: Sequence[int], downsample: bool,
+                 drop_paths: Sequence[float], ffn_ratio: int = 2,
+                 cascade: bool = True, with_cp: bool = False,
+                 norm_cfg: dict = dict(type='BN'), deploy: bool = False):
         super().__init__()
         self.with_cp = with_cp
         self.downsample = EfficientViTDownsample(
@@ -124,8 +107,9 @@ class EfficientViTStem(nn.Sequential):
 
     def __init__(self, in_channels: int, embed_dims: int, norm_cfg: dict,
                  deploy: bool):
-        widths = [in_channels] + [embed_dims // 8, embed_dims // 4,
-                                  embed_dims // 2, embed_dims]
+        widths = [in_channels] + [
+            embed_dims // 8, embed_dims // 4, embed_dims // 2, embed_dims
+        ]
         layers = []
         for i in range(4):
             if i:
@@ -145,6 +129,13 @@ class EfficientViTStem(nn.Sequential):
         for i in range(0, len(self), 2):
             x = self[i](x, relu=i < last)
         return x
+
+
+def _arch(embed_dims, depths, num_heads, kernels, key_dim=16) -> dict:
+    """One entry of :attr:`EfficientViT.arch_zoo`."""
+    return dict(
+        embed_dims=list(embed_dims), depths=list(depths),
+        num_heads=list(num_heads), kernels=list(kernels), key_dim=key_dim)
 
 
 @MODELS.register_module()
@@ -178,35 +169,24 @@ class EfficientViT(BaseModule):
             timm or efficientvit_mm checkpoints (format detected).
     """
 
+    # name: embed_dims, depths, num_heads, Q kernels (the paper's Table 1)
     arch_zoo: Dict[str, dict] = {
-        'm0': dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
-                   num_heads=[4, 4, 4], kernels=[5, 5, 5, 5], key_dim=16),
-        'm1': dict(embed_dims=[128, 144, 192], depths=[1, 2, 3],
-                   num_heads=[2, 3, 3], kernels=[7, 5, 3, 3], key_dim=16),
-        'm2': dict(embed_dims=[128, 192, 224], depths=[1, 2, 3],
-                   num_heads=[4, 3, 2], kernels=[7, 5, 3, 3], key_dim=16),
-        'm3': dict(embed_dims=[128, 240, 320], depths=[1, 2, 3],
-                   num_heads=[4, 3, 4], kernels=[5, 5, 5, 5], key_dim=16),
-        'm4': dict(embed_dims=[128, 256, 384], depths=[1, 2, 3],
-                   num_heads=[4, 4, 4], kernels=[7, 5, 3, 3], key_dim=16),
-        'm5': dict(embed_dims=[192, 288, 384], depths=[1, 3, 4],
-                   num_heads=[3, 3, 4], kernels=[7, 5, 3, 3], key_dim=16),
+        'm0': _arch((64, 128, 192), (1, 2, 3), (4, 4, 4), (5, 5, 5, 5)),
+        'm1': _arch((128, 144, 192), (1, 2, 3), (2, 3, 3), (7, 5, 3, 3)),
+        'm2': _arch((128, 192, 224), (1, 2, 3), (4, 3, 2), (7, 5, 3, 3)),
+        'm3': _arch((128, 240, 320), (1, 2, 3), (4, 3, 4), (5, 5, 5, 5)),
+        'm4': _arch((128, 256, 384), (1, 2, 3), (4, 4, 4), (7, 5, 3, 3)),
+        'm5': _arch((192, 288, 384), (1, 3, 4), (3, 3, 4), (7, 5, 3, 3)),
     }
     num_stages = 3
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'm0',
-                 in_channels: int = 3,
+    def __init__(self, arch: Union[str, dict] = 'm0', in_channels: int = 3,
                  window_size: Union[int, Sequence[int]] = 7,
                  out_indices: Sequence[int] = (0, 1, 2),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_path_rate: float = 0.,
-                 ffn_ratio: int = 2,
-                 cascade: bool = True,
-                 deploy: bool = False,
-                 norm_cfg: dict = dict(type='BN'),
+                 frozen_stages: int = -1, norm_eval: bool = False,
+                 with_cp: bool = False, drop_path_rate: float = 0.,
+                 ffn_ratio: int = 2, cascade: bool = True,
+                 deploy: bool = False, norm_cfg: dict = dict(type='BN'),
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -214,8 +194,8 @@ class EfficientViT(BaseModule):
         self.depths = list(self.arch_settings['depths'])
         self.window_size = self._parse_per_stage(window_size, 'window_size')
         self.out_indices = self._parse_out_indices(out_indices)
-        if not isinstance(frozen_stages, int) or not (
-                -1 <= frozen_stages <= self.num_stages):
+        if not isinstance(frozen_stages,
+                          int) or not (-1 <= frozen_stages <= self.num_stages):
             raise ValueError(
                 f'frozen_stages must be an int in [-1, {self.num_stages}] '
                 f'(-1: nothing, 0: stem, k: stem + first k stages), '
@@ -238,27 +218,26 @@ class EfficientViT(BaseModule):
         for i, (dims, depth) in enumerate(zip(self.embed_dims, self.depths)):
             first = sum(self.depths[:i])
             self.stages.append(
-                EfficientViTStage(
-                    in_dims, dims, depth,
-                    key_dim=self.arch_settings['key_dim'],
-                    num_heads=self.arch_settings['num_heads'][i],
-                    window_size=self.window_size[i],
-                    kernels=self.arch_settings['kernels'],
-                    downsample=i > 0,
-                    drop_paths=dpr[first:first + depth],
-                    ffn_ratio=ffn_ratio,
-                    cascade=cascade,
-                    with_cp=with_cp,
-                    norm_cfg=norm_cfg,
-                    deploy=deploy))
+                EfficientViTStage(in_dims, dims, depth,
+                                  key_dim=self.arch_settings['key_dim'],
+                                  num_heads=self.arch_settings['num_heads'][i],
+                                  window_size=self.window_size[i],
+                                  kernels=self.arch_settings['kernels'],
+                                  downsample=i > 0,
+                                  drop_paths=dpr[first:first + depth],
+                                  ffn_ratio=ffn_ratio, cascade=cascade,
+                                  with_cp=with_cp, norm_cfg=norm_cfg,
+                                  deploy=deploy))
             in_dims = dims
         self.out_channels = [self.embed_dims[i] for i in self.out_indices]
         self._freeze_stages()
 
     # ------------------------------------------------------------- arguments
     @classmethod
-    def stage_widths(cls, arch: Union[str, dict] = 'm0',
-                     out_indices: Sequence[int] = (0, 1, 2)) -> List[int]:
+    def stage_widths(
+        cls, arch: Union[str,
+                         dict] = 'm0', out_indices: Sequence[int] = (0, 1, 2)
+    ) -> List[int]:
         """The channels of the maps a backbone of ``arch`` returns for
         ``out_indices``: what a neck's ``in_channels`` must be."""
         dims = cls._parse_arch(arch)['embed_dims']
@@ -280,10 +259,9 @@ class EfficientViT(BaseModule):
         missing = required - set(arch)
         extra = set(arch) - required
         if missing or extra:
-            raise ValueError(
-                f'custom arch dict must have exactly the keys '
-                f'{sorted(required)}; missing {sorted(missing)}, '
-                f'unexpected {sorted(extra)}')
+            raise ValueError(f'custom arch dict must have exactly the keys '
+                             f'{sorted(required)}; missing {sorted(missing)}, '
+                             f'unexpected {sorted(extra)}')
         for key in ('embed_dims', 'depths', 'num_heads'):
             if len(arch[key]) != cls.num_stages:
                 raise ValueError(f'arch[{key!r}] needs {cls.num_stages} '
@@ -291,8 +269,8 @@ class EfficientViT(BaseModule):
         return copy.deepcopy(dict(arch))
 
     def _parse_per_stage(self, value, name) -> List[int]:
-        values = [value] * self.num_stages if isinstance(value, int) else list(
-            value)
+        values = [value] * self.num_stages if isinstance(value,
+                                                         int) else list(value)
         if len(values) != self.num_stages or any(
                 not isinstance(v, int) or v < 1 for v in values):
             raise ValueError(f'{name} must be a positive int or '
@@ -305,8 +283,8 @@ class EfficientViT(BaseModule):
             out_indices = [out_indices]
         parsed = []
         for index in out_indices:
-            if not isinstance(index, int) or not (
-                    -cls.num_stages <= index < cls.num_stages):
+            if not isinstance(index, int) or not (-cls.num_stages <= index <
+                                                  cls.num_stages):
                 raise ValueError(
                     f'out_indices must be stage indices in '
                     f'[0, {cls.num_stages - 1}] (or negative from the end), '
@@ -331,10 +309,10 @@ class EfficientViT(BaseModule):
     def train(self, mode: bool = True):
         super().train(mode)
         self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
+        if mode and self.norm_eval:  # keep the pretrained statistics
+            norms = [m for m in self.modules() if isinstance(m, _BatchNorm)]
+            for norm in norms:
+                norm.eval()
         return self
 
     def init_weights(self) -> None:

@@ -30,16 +30,11 @@ class EfficientViTClsHead(ClsHead):
         deploy: build the BN-folded structure directly.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 dropout: float = 0.,
-                 distillation: bool = False,
-                 init_std: float = 0.02,
+    def __init__(self, num_classes: int, in_channels: int, dropout: float = 0.,
+                 distillation: bool = False, init_std: float = 0.02,
                  deploy: bool = False,
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
-                 topk: Sequence[int] = (1, ),
-                 cal_acc: bool = False,
+                 topk: Sequence[int] = (1, ), cal_acc: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc,
                          init_cfg=init_cfg)
@@ -51,9 +46,9 @@ class EfficientViTClsHead(ClsHead):
         self.distillation = distillation
         self.classifier = NormLinear(in_channels, num_classes, dropout,
                                      init_std, deploy)
-        self.dist_classifier = NormLinear(
-            in_channels, num_classes, dropout, init_std,
-            deploy) if distillation else None
+        self.dist_classifier = NormLinear(in_channels, num_classes, dropout,
+                                          init_std,
+                                          deploy) if distillation else None
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """The last item of the neck's output: (N, C)."""

@@ -6,6 +6,6 @@ from .patch_merging import PatchMerging, SqueezeExcite
 
 __all__ = [
     'CascadedGroupAttention', 'relative_offset_index', 'window_partition',
-    'window_reverse', 'ConvNorm', 'NormLinear', 'fold_bn_into_conv',
-    'ConvFFN', 'DWConvFFN', 'PatchMerging', 'SqueezeExcite'
+    'window_reverse', 'ConvNorm', 'NormLinear', 'fold_bn_into_conv', 'ConvFFN',
+    'DWConvFFN', 'PatchMerging', 'SqueezeExcite'
 ]

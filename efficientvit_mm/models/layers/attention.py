@@ -24,53 +24,52 @@ def relative_offset_index(height: int, width: int, window_size: int,
     return dy * window_size + dx
 
 
+# what window_reverse needs to undo a partition: (N, H, W, nH, nW)
+Grid = Tuple[int, int, int, int, int]
+
+
 def _channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
         memory_format=torch.channels_last)
 
 
-def window_partition(x: torch.Tensor, window_size: int
-                     ) -> Tuple[torch.Tensor, Tuple[int, ...]]:
+def window_partition(x: torch.Tensor,
+                     window_size: int) -> Tuple[torch.Tensor, Grid]:
     """Zero-pad (N, C, H, W) to multiples of the window and cut it into
-    (N*nH*nW, C, w, w) windows.
+    (N*nH*nW, C, w, w) windows, ordered image by image, row by row.
 
-    The windows keep the memory format of ``x`` (channels_last maps are cut
-    in their NHWC order), and a map that is already a multiple of the window
-    is not padded. Returns the windows and the grid ``(N, H, W, nH, nW)``
-    that :func:`window_reverse` needs.
+    Both spatial dims are split into (tiles, w) by free views; one copy
+    then lays the windows out in the memory format of ``x``, so that
+    channels_last maps give channels_last windows. A map that is already a
+    multiple of the window is not padded. Returns the windows and the grid
+    ``(N, H, W, nH, nW)`` that :func:`window_reverse` needs.
     """
     n, c, h, w = x.shape
     ws = window_size
     pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
-    n_h, n_w = (h + pad_b) // ws, (w + pad_r) // ws
-    pad = pad_b or pad_r or torch.jit.is_tracing()
-    # (traced graphs keep the pad: its size depends on H and W)
+    rows, cols = (h + pad_b) // ws, (w + pad_r) // ws  # (traceable sizes)
+    if pad_b or pad_r or torch.jit.is_tracing():
+        # (traced graphs keep the pad: its size depends on H and W)
+        x = F.pad(x, (0, pad_r, 0, pad_b))
+    tiles = x.unflatten(3, (cols, ws)).unflatten(2, (rows, ws))
+    # tiles: (N, C, nH, w, nW, w); bring the tile indices to the front
     if _channels_last(x):
-        tokens = x.permute(0, 2, 3, 1)  # (N, H, W, C), a view
-        if pad:
-            tokens = F.pad(tokens, (0, 0, 0, pad_r, 0, pad_b))
-        tokens = tokens.reshape(n, n_h, ws, n_w, ws, c).transpose(2, 3)
-        windows = tokens.reshape(-1, ws, ws, c).permute(0, 3, 1, 2)
-    else:
-        if pad:
-            x = F.pad(x, (0, pad_r, 0, pad_b))
-        windows = x.reshape(n, c, n_h, ws, n_w, ws).permute(
-            0, 2, 4, 1, 3, 5).reshape(-1, c, ws, ws)
-    return windows, (n, h, w, n_h, n_w)
+        windows = tiles.permute(0, 2, 4, 3, 5, 1).flatten(0, 2)
+        return windows.permute(0, 3, 1, 2), (n, h, w, rows, cols)
+    return tiles.permute(0, 2, 4, 1, 3, 5).flatten(0, 2), (n, h, w, rows, cols)
 
 
-def window_reverse(windows: torch.Tensor,
-                   grid: Tuple[int, ...]) -> torch.Tensor:
+def window_reverse(windows: torch.Tensor, grid: Grid) -> torch.Tensor:
     """Inverse of :func:`window_partition`: -> (N, C, H, W), padding cropped,
     in the memory format of the windows."""
-    n, h, w, n_h, n_w = grid
-    _, c, ws, _ = windows.shape
+    n, h, w, rows, cols = grid
+    tiles = windows.unflatten(0, (n, rows, cols))  # (N, nH, nW, C, w, w)
     if _channels_last(windows):
-        x = windows.permute(0, 2, 3, 1).reshape(n, n_h, n_w, ws, ws, c)
-        x = x.transpose(2, 3).reshape(n, n_h * ws, n_w * ws, c)
-        return x[:, :h, :w].permute(0, 3, 1, 2)
-    x = windows.reshape(n, n_h, n_w, c, ws, ws).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(n, c, n_h * ws, n_w * ws)[:, :, :h, :w]
+        x = tiles.permute(0, 1, 4, 2, 5, 3).flatten(3, 4).flatten(1, 2)
+        x = x.permute(0, 3, 1, 2)  # from (N, H', W', C)
+    else:
+        x = tiles.permute(0, 3, 1, 4, 2, 5).flatten(4, 5).flatten(2, 3)
+    return x[:, :, :h, :w]
 
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:
@@ -98,14 +97,9 @@ class CascadedGroupAttention(nn.Module):
     Shape: (N, C, H, W) -> (N, C, H, W).
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 key_dim: int,
-                 num_heads: int,
-                 window_size: int = 7,
-                 kernels: Sequence[int] = (5, 5, 5, 5),
-                 cascade: bool = True,
-                 norm_cfg: dict = dict(type='BN'),
+    def __init__(self, embed_dims: int, key_dim: int, num_heads: int,
+                 window_size: int = 7, kernels: Sequence[int] = (5, 5, 5, 5),
+                 cascade: bool = True, norm_cfg: dict = dict(type='BN'),
                  deploy: bool = False):
         super().__init__()
         if embed_dims % num_heads:
@@ -124,12 +118,12 @@ class CascadedGroupAttention(nn.Module):
 
         in_dims = self.head_dims if cascade else embed_dims
         self.qkvs = nn.ModuleList(
-            ConvNorm(in_dims, 2 * key_dim + self.head_dims,
-                     norm_cfg=norm_cfg, deploy=deploy)
+            ConvNorm(in_dims, 2 * key_dim +
+                     self.head_dims, norm_cfg=norm_cfg, deploy=deploy)
             for _ in range(num_heads))
         self.dws = nn.ModuleList(
-            ConvNorm(key_dim, key_dim, k, 1, k // 2, groups=key_dim,
-                     norm_cfg=norm_cfg, deploy=deploy)
+            ConvNorm(key_dim, key_dim, k, 1, k //
+                     2, groups=key_dim, norm_cfg=norm_cfg, deploy=deploy)
             for k in kernels[:num_heads])
         self.proj = ConvNorm(embed_dims, embed_dims, bn_weight_init=0.,
                              norm_cfg=norm_cfg, deploy=deploy)

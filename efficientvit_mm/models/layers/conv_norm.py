@@ -1,5 +1,5 @@
 """Conv/Linear + BatchNorm pairs that fold into one layer at deploy time."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,18 +10,24 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...deploy.onednn import PackedWeights, fused_conv
 
 
+def bn_affine(bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) such that an eval-mode ``bn(y) = scale * y + shift``,
+    per channel."""
+    scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
+    return scale, bn.bias - bn.running_mean * scale
+
+
 def fold_bn_into_conv(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
     """A biased copy of ``conv`` computing ``bn(conv(x))`` (eval-mode BN)."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    fused = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-        conv.padding, conv.dilation, conv.groups, bias=True,
-        padding_mode=conv.padding_mode,
-        device=conv.weight.device, dtype=conv.weight.dtype)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(
-        bn.running_mean)
-    fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    scale, shift = bn_affine(bn)
+    if conv.bias is not None:
+        shift = shift + conv.bias * scale
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                      conv.stride, conv.padding, conv.dilation, conv.groups,
+                      bias=True, padding_mode=conv.padding_mode,
+                      device=conv.weight.device, dtype=conv.weight.dtype)
+    fused.weight.copy_(conv.weight * scale[:, None, None, None])
+    fused.bias.copy_(shift)
     return fused
 
 
@@ -40,16 +46,10 @@ class ConvNorm(nn.Module):
     Shape: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: int = 1,
-                 stride: int = 1,
-                 padding: int = 0,
-                 groups: int = 1,
-                 bn_weight_init: float = 1.,
-                 norm_cfg: dict = dict(type='BN'),
-                 deploy: bool = False):
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_size: int = 1, stride: int = 1, padding: int = 0,
+                 groups: int = 1, bn_weight_init: float = 1.,
+                 norm_cfg: dict = dict(type='BN'), deploy: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                               padding, groups=groups, bias=deploy)
@@ -59,8 +59,9 @@ class ConvNorm(nn.Module):
             self.packed = PackedWeights()
         else:
             self.bn = build_norm_layer(norm_cfg, out_channels)[1]
-            nn.init.constant_(self.bn.weight, bn_weight_init)
-            nn.init.constant_(self.bn.bias, 0.)
+            with torch.no_grad():  # residual branches start at zero
+                self.bn.weight.fill_(bn_weight_init)
+                self.bn.bias.zero_()
 
     @property
     def fused(self) -> bool:
@@ -87,18 +88,15 @@ class ConvNorm(nn.Module):
 
 
 class NormLinear(nn.Module):
-    """BatchNorm1d, optional dropout, then Linear: the classifier of EfficientViT.
+    """BatchNorm1d, optional dropout, then Linear: EfficientViT's classifier.
 
     ``fuse()`` folds the BN into the Linear in place (``bn`` becomes Identity).
 
     Shape: (N, C_in) -> (N, C_out).
     """
 
-    def __init__(self,
-                 in_features: int,
-                 out_features: int,
-                 dropout: float = 0.,
-                 init_std: float = 0.02,
+    def __init__(self, in_features: int, out_features: int,
+                 dropout: float = 0., init_std: float = 0.02,
                  deploy: bool = False):
         super().__init__()
         self.bn = nn.Identity() if deploy else nn.BatchNorm1d(in_features)
@@ -120,8 +118,7 @@ class NormLinear(nn.Module):
         if self.fused:
             return
         bn, fc = self.bn, self.fc
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * scale
+        scale, shift = bn_affine(bn)
         fused = nn.Linear(fc.in_features, fc.out_features,
                           device=fc.weight.device, dtype=fc.weight.dtype)
         fused.weight.copy_(fc.weight * scale[None, :])

@@ -53,7 +53,8 @@ class DWConvFFN(nn.Module):
                            deploy=deploy)
         self.ffn = ConvFFN(channels, ffn_ratio, norm_cfg=norm_cfg,
                            deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(
+            drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and isinstance(self.drop_path, DropPath):

@@ -1,4 +1,6 @@
 """Inverted-residual downsampling used between EfficientViT stages."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -7,12 +9,13 @@ from .conv_norm import ConvNorm
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor`` (at least one)."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+    """``value`` rounded to the nearest multiple of ``divisor`` (at least
+    one)."""
+    return divisor * max(1, math.floor(value / divisor + 0.5))
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation gate: mean pool, 1x1 conv, ReLU, 1x1 conv, sigmoid.
+    """Squeeze-and-excitation: mean pool, 1x1 conv, ReLU, 1x1 conv, sigmoid.
 
     Shape: (N, C, H, W) -> (N, C, H, W).
     """
@@ -28,8 +31,8 @@ class SqueezeExcite(nn.Module):
         # the 1x1 convs act on pooled (N, C) vectors: run them as linears
         # (about half the CPU time of a conv call at these sizes)
         pooled = x.mean((2, 3))
-        hidden = self.act(F.linear(pooled, self.fc1.weight.flatten(1),
-                                   self.fc1.bias))
+        hidden = self.act(
+            F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
         gate = F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias)
         return x * gate.sigmoid()[:, :, None, None]
 

@@ -47,22 +47,16 @@ class EfficientViTFPN(BaseModule):
     (N, out_channels, H, W) maps, finest first.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 out_channels: int,
-                 num_outs: int,
-                 start_level: int = 0,
-                 end_level: int = -1,
+    def __init__(self, in_channels: Sequence[int], out_channels: int,
+                 num_outs: int, start_level: int = 0, end_level: int = -1,
                  add_extra_convs: Union[bool, str] = False,
                  relu_before_extra_convs: bool = False,
                  no_norm_on_lateral: bool = False,
-                 num_extra_trans_convs: int = 0,
-                 conv_cfg: dict = None,
-                 norm_cfg: dict = None,
-                 act_cfg: dict = None,
+                 num_extra_trans_convs: int = 0, conv_cfg: dict = None,
+                 norm_cfg: dict = None, act_cfg: dict = None,
                  upsample_cfg: dict = dict(mode='nearest'),
-                 init_cfg=dict(
-                     type='Xavier', layer='Conv2d', distribution='uniform')):
+                 init_cfg=dict(type='Xavier', layer='Conv2d',
+                               distribution='uniform')):
         super().__init__(init_cfg=init_cfg)
         in_channels = list(in_channels)
         self.in_channels = in_channels
@@ -86,8 +80,7 @@ class EfficientViTFPN(BaseModule):
         self.start_level = start_level
         num_levels = self.backbone_end_level - start_level
         # backbone levels that get an output, and extra coarse levels
-        self.num_level_outs = min(num_levels,
-                                  num_outs - num_extra_trans_convs)
+        self.num_level_outs = min(num_levels, num_outs - num_extra_trans_convs)
         self.num_extra_levels = max(
             0, num_outs - num_levels - num_extra_trans_convs)
         if num_extra_trans_convs < 0 or self.num_level_outs < 1:
@@ -115,9 +108,9 @@ class EfficientViTFPN(BaseModule):
         self.fpn_convs = nn.ModuleList()
         for i in range(start_level, self.backbone_end_level):
             self.lateral_convs.append(
-                ConvModule(in_channels[i], out_channels, 1,
-                           conv_cfg=conv_cfg, norm_cfg=lateral_norm,
-                           act_cfg=act_cfg, inplace=False))
+                ConvModule(in_channels[i], out_channels, 1, conv_cfg=conv_cfg,
+                           norm_cfg=lateral_norm, act_cfg=act_cfg,
+                           inplace=False))
             if i - start_level < self.num_level_outs:
                 self.fpn_convs.append(
                     ConvModule(out_channels, out_channels, 3, padding=1,
@@ -125,23 +118,21 @@ class EfficientViTFPN(BaseModule):
                                act_cfg=act_cfg, inplace=False))
         if add_extra_convs:
             for i in range(self.num_extra_levels):
-                channels = (in_channels[self.backbone_end_level - 1]
-                            if i == 0 and add_extra_convs == 'on_input' else
-                            out_channels)
+                channels = (
+                    in_channels[self.backbone_end_level - 1] if i == 0
+                    and add_extra_convs == 'on_input' else out_channels)
                 self.fpn_convs.append(
-                    ConvModule(channels, out_channels, 3, stride=2,
-                               padding=1, conv_cfg=conv_cfg,
-                               norm_cfg=norm_cfg, act_cfg=act_cfg,
-                               inplace=False))
+                    ConvModule(channels, out_channels, 3, stride=2, padding=1,
+                               conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                               act_cfg=act_cfg, inplace=False))
 
         self.extra_trans_convs = nn.ModuleList()
         self.extra_fpn_convs = nn.ModuleList()
         for _ in range(num_extra_trans_convs):
             self.extra_trans_convs.append(
                 ConvModule(out_channels, out_channels, 2, stride=2,
-                           conv_cfg=dict(type='deconv'),
-                           norm_cfg=lateral_norm, act_cfg=act_cfg,
-                           inplace=False))
+                           conv_cfg=dict(type='deconv'), norm_cfg=lateral_norm,
+                           act_cfg=act_cfg, inplace=False))
             self.extra_fpn_convs.append(
                 ConvModule(out_channels, out_channels, 3, padding=1,
                            conv_cfg=conv_cfg, norm_cfg=norm_cfg,
@@ -160,43 +151,56 @@ class EfficientViTFPN(BaseModule):
                 f'model.neck.in_channels to the widths of the backbone arch, '
                 f'e.g. --cfg-options model.neck.in_channels='
                 f'"[{",".join(map(str, widths))}]"')
-        laterals = [
-            conv(inputs[i + self.start_level])
-            for i, conv in enumerate(self.lateral_convs)
-        ]
-        for i in range(len(laterals) - 1, 0, -1):
-            if 'scale_factor' in self.upsample_cfg:
-                up = F.interpolate(laterals[i], **self.upsample_cfg)
-            else:
-                up = F.interpolate(laterals[i], size=laterals[i - 1].shape[2:],
-                                   **self.upsample_cfg)
-            laterals[i - 1] = laterals[i - 1] + up
-
-        # Finer levels: transposed convs from the finest lateral, finest first.
-        fine: List[torch.Tensor] = []
-        prev = laterals[0]
-        for trans_conv in self.extra_trans_convs:
-            prev = trans_conv(prev)
-            fine.insert(0, prev)
-        fine_outs = [conv(x) for conv, x in zip(self.extra_fpn_convs, fine)]
-
+        levels = self._top_down([
+            conv(x)
+            for conv, x in zip(self.lateral_convs, inputs[self.start_level:])
+        ])
         outs = [
-            self.fpn_convs[i](laterals[i]) for i in range(self.num_level_outs)
+            conv(x)
+            for conv, x in zip(self.fpn_convs[:self.num_level_outs], levels)
         ]
-        if self.num_extra_levels:
-            if not self.add_extra_convs:
-                for _ in range(self.num_extra_levels):
-                    outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+        coarse = self._coarser(inputs, levels, outs[-1])
+        return tuple(self._finer(levels[0]) + outs + coarse)
+
+    def _top_down(self, laterals: List[torch.Tensor]) -> List[torch.Tensor]:
+        """Every lateral plus the upsampled sum of the laterals above it,
+        finest first (the coarsest stays as it is)."""
+        merged = [laterals[-1]]
+        for lateral in reversed(laterals[:-1]):
+            if 'scale_factor' in self.upsample_cfg:
+                above = F.interpolate(merged[-1], **self.upsample_cfg)
             else:
-                source = {
-                    'on_input': inputs[self.backbone_end_level - 1],
-                    'on_lateral': laterals[-1],
-                    'on_output': outs[-1],
-                }[self.add_extra_convs]
-                used = len(laterals)
-                outs.append(self.fpn_convs[used](source))
-                for i in range(used + 1, used + self.num_extra_levels):
-                    x = F.relu(outs[-1]) if self.relu_before_extra_convs \
-                        else outs[-1]
-                    outs.append(self.fpn_convs[i](x))
-        return tuple(fine_outs + outs)
+                above = F.interpolate(merged[-1], size=lateral.shape[2:],
+                                      **self.upsample_cfg)
+            merged.append(lateral + above)
+        return merged[::-1]
+
+    def _finer(self, finest: torch.Tensor) -> List[torch.Tensor]:
+        """The transposed-conv levels under the finest lateral, each twice
+        as fine as the last, through their 3x3 convs; finest first."""
+        maps = []
+        for up in self.extra_trans_convs:
+            finest = up(finest)
+            maps.append(finest)
+        return [conv(x) for conv, x in zip(self.extra_fpn_convs, maps[::-1])]
+
+    def _coarser(self, inputs, levels,
+                 top: torch.Tensor) -> List[torch.Tensor]:
+        """The extra stride-2 levels above the coarsest output ``top``:
+        1x1 max-pools of it, or convs fed from the backbone's last input,
+        the last lateral or ``top`` (``add_extra_convs``), then from the
+        previous extra level."""
+        extra: List[torch.Tensor] = []
+        if not self.add_extra_convs:
+            for _ in range(self.num_extra_levels):
+                top = F.max_pool2d(top, 1, stride=2)
+                extra.append(top)
+            return extra
+        x = dict(on_input=inputs[self.backbone_end_level - 1],
+                 on_lateral=levels[-1], on_output=top)[self.add_extra_convs]
+        for k, conv in enumerate(self.fpn_convs[self.num_level_outs:]):
+            if k and self.relu_before_extra_convs:
+                x = F.relu(x)
+            x = conv(x)
+            extra.append(x)
+        return extra

@@ -1,22 +1,27 @@
-"""Training-step time and peak memory: RetinaNet-EfficientViT-M4 against
-mmdet's RetinaNet-R18, in one run, same input size, batch and machine.
+"""Training-step time and peak memory of our models beside a toolbox model
+of the same task, in one run, same input size, batch and machine:
+
+* det: RetinaNet-EfficientViT-M4 vs mmdet's RetinaNet-R18;
+* seg: Semantic FPN-EfficientViT-M4 vs mmseg's Semantic FPN-ResNet-50.
 
     # CPU (default): 2 images of 512x512
-    .venv/bin/python benchmarks/det_train_step.py
+    .venv/bin/python benchmarks/train_step.py det
+    .venv/bin/python benchmarks/train_step.py seg
     # GPU, the issue's setting: batch 16 at 800x1216, fp32 then AMP
-    python benchmarks/det_train_step.py --device cuda --batch-size 16 \\
+    python benchmarks/train_step.py det --device cuda --batch-size 16 \\
         --shape 800 1216
-    python benchmarks/det_train_step.py --device cuda --batch-size 16 \\
+    python benchmarks/train_step.py det --device cuda --batch-size 16 \\
         --shape 800 1216 --amp
     # gradient checkpointing of the backbone (with_cp) at 1333x800
-    .venv/bin/python benchmarks/det_train_step.py --with-cp-figure
+    .venv/bin/python benchmarks/train_step.py det --with-cp-figure
 
 A step is one Runner iteration: ``model.train_step`` (data preprocessor,
 forward, losses, backward) plus the optimizer step of each config's own
-optim wrapper (AdamW for EfficientViT, SGD for R18; ``AmpOptimWrapper``
-with ``--amp``). Both models see the same images and boxes and are timed in
-turn, after warm-up; the median step is reported. Weights are random (no
-download): speed and memory do not depend on them.
+optim wrapper (AdamW for EfficientViT, SGD for the ResNets;
+``AmpOptimWrapper`` with ``--amp``). The models see the same batch and are
+timed in turn, after warm-up; the median step is reported. Weights are
+random (no download): speed and memory do not depend on them. Off CUDA,
+SyncBN becomes BN, as in any single-process run.
 
 Peak memory is what the step allocates at its high point, on top of what
 was allocated before it (model, optimizer state): on CUDA from
@@ -30,7 +35,6 @@ measures the detector with a CPU focal loss that stores what that kernel
 stores (``efficientvit_mm.benchmarking.focal_loss``; same values and
 gradients), which is the memory profile of GPU training.
 """
-import argparse
 import contextlib
 import json
 import os
@@ -38,48 +42,66 @@ import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # this checkout's package, installed or not
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
+# task -> {name: config}: ours first, then the toolbox's own model
 MODELS = {
-    'RetinaNet EfficientViT-M4':
-    osp.join(ROOT, 'configs', 'retinanet_efficientvit_m4_coco.py'),
-    'RetinaNet R18 (mmdet)': 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+    'det': {
+        'RetinaNet EfficientViT-M4': 'retinanet_efficientvit_m4_coco.py',
+        'RetinaNet R18 (mmdet)':
+        'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+    },
+    'seg': {
+        'Semantic FPN EfficientViT-M4':
+        'fpn_efficientvit_m4_ade20k.py',
+        'Semantic FPN ResNet-50 (mmseg)':
+        'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
+    },
 }
+
+
+def configs(task: str) -> dict:
+    """The configs of ``task``, ours as paths in this checkout."""
+    return {
+        name: config if '::' in config else osp.join(ROOT, 'configs', config)
+        for name, config in MODELS[task].items()
+    }
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
-    parser = argparse.ArgumentParser(
-        prog='benchmarks/det_train_step.py',
-        description='RetinaNet-EfficientViT-M4 vs RetinaNet-R18 train steps')
+    parser = cli.tool_parser(__file__, __doc__, raw=True)
+    parser.add_argument('task', choices=list(MODELS))
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (AmpOptimWrapper)')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help='images per step (default: 2 on CPU, 16 on '
-                        'CUDA)')
-    parser.add_argument('--shape', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'),
-                        help='input size (default: 512 512 on CPU, 800 1216 '
-                        'on CUDA)')
-    parser.add_argument('--warmup', type=int, default=None,
-                        help='untimed steps per model (default 1 CPU, 5 '
-                        'CUDA)')
-    parser.add_argument('--repeats', type=int, default=None,
-                        help='timed steps per model (default 3 CPU, 20 '
-                        'CUDA)')
+    parser.add_argument(
+        '--batch-size', type=int,
+        help='images per step (default: 2 on CPU, 16 on '
+        'CUDA)')
+    parser.add_argument(
+        '--shape', type=int, nargs=2, metavar=('H', 'W'),
+        help='input size (default: 512 512 on CPU, 800 1216 '
+        'on CUDA)')
+    parser.add_argument(
+        '--warmup', type=int, help='untimed steps per model (default 1 CPU, 5 '
+        'CUDA)')
+    parser.add_argument(
+        '--repeats', type=int, help='timed steps per model (default 3 CPU, 20 '
+        'CUDA)')
     cli.add_threads(parser, why=' (default: torch decides)')
     parser.add_argument('--boxes', type=int, default=8,
-                        help='ground-truth boxes per image')
+                        help='det: ground-truth boxes per image')
     parser.add_argument(
         '--with-cp-figure', action='store_true',
-        help='instead: peak memory of RetinaNet-M4 at 1333x800 without and '
-        'with with_cp=True (batch 2 unless --batch-size)')
+        help='det, instead: peak memory of RetinaNet-M4 at 1333x800 '
+        'without and with with_cp=True (batch 2 unless --batch-size)')
     parser.add_argument('--json', action='store_true',
                         help='print the figures as JSON too')
     args = parser.parse_args(argv)
     cuda = args.device == 'cuda'
+    if args.with_cp_figure and args.task != 'det':
+        parser.error('--with-cp-figure measures the detector: use det')
     if args.batch_size is None:
         args.batch_size = 16 if cuda and not args.with_cp_figure else 2
     if args.shape is None:
@@ -92,6 +114,7 @@ def parse_args(argv=None):
     if args.batch_size < 2 or min(args.shape) < 64 or args.repeats < 1:
         parser.error('needs --batch-size >= 2 (BatchNorm in training mode), '
                      '--shape >= 64, --repeats >= 1')
+    cli.check_threads(parser, args.threads)
     if cuda:
         import torch
         if not torch.cuda.is_available():
@@ -99,16 +122,18 @@ def parse_args(argv=None):
     return args
 
 
-def measure(configs, args, batch, **backbone):
+def measure(models, args, batch, **backbone):
     """Step figures of each config, interleaved, on ``batch``."""
     from efficientvit_mm.benchmarking.training import train_steps
-    figures = train_steps(configs, batch, args.device, args.amp,
-                          args.warmup, args.repeats, backbone)
+    figures = train_steps(models, batch, args.device, args.amp, args.warmup,
+                          args.repeats, backbone)
     if args.device == 'cuda':
         import torch
         torch.cuda.empty_cache()
-    return [dict(model=name, peak_kind='step peak above model+optimizer',
-                 **f) for name, f in figures.items()]
+    return [
+        dict(model=name, peak_kind='step peak above model+optimizer', **f)
+        for name, f in figures.items()
+    ]
 
 
 def with_cp_figure(args, batch, setting) -> dict:
@@ -120,7 +145,7 @@ def with_cp_figure(args, batch, setting) -> dict:
     memory profile of GPU training. The backbone alone comes last."""
     from efficientvit_mm.benchmarking.focal_loss import cuda_like_focal_loss
     from efficientvit_mm.benchmarking.training import backbone_step
-    config = MODELS['RetinaNet EfficientViT-M4']
+    config = configs('det')['RetinaNet EfficientViT-M4']
     losses = [('', contextlib.nullcontext)]
     if args.device != 'cuda':
         losses = [(', mmdet CPU focal loss', contextlib.nullcontext),
@@ -136,11 +161,13 @@ def with_cp_figure(args, batch, setting) -> dict:
         rows += pair
         savings[f'detector{label}'] = \
             1 - pair[1]['peak_mem_gib'] / pair[0]['peak_mem_gib']
-    pair = [dict(model=f'EfficientViT-M4 alone, with_cp={with_cp}',
-                 peak_kind='fwd+bwd above weights',
-                 **backbone_step(config, args.batch_size, args.shape,
-                                 args.device, with_cp=with_cp))
-            for with_cp in (False, True)]
+    pair = [
+        dict(
+            model=f'EfficientViT-M4 alone, with_cp={with_cp}',
+            peak_kind='fwd+bwd above weights',
+            **backbone_step(config, args.batch_size, args.shape, args.device,
+                            with_cp=with_cp)) for with_cp in (False, True)
+    ]
     rows += pair
     savings['backbone alone'] = \
         1 - pair[1]['peak_mem_gib'] / pair[0]['peak_mem_gib']
@@ -150,14 +177,28 @@ def with_cp_figure(args, batch, setting) -> dict:
     return dict(setting=setting, rows=rows, with_cp_saving=savings)
 
 
+def add_complexity(rows, models, shape) -> None:
+    """Params and GFLOPs per image of each model, into its row."""
+    from efficientvit_mm.analysis import count_complexity
+    from efficientvit_mm.runtime import drop_pretrained, load_config
+    for row in rows:
+        cfg = load_config(models[row['model']])
+        drop_pretrained(cfg.model)
+        row['gflops'] = count_complexity(cfg, shape)['flops'] / 1e9
+
+
 def table(rows, title):
-    lines = [title,
-             f'{"model":50s} {"step (s)":>9s} {"min (s)":>8s} '
-             f'{"peak mem (GiB)":>15s} {"params (M)":>10s}']
+    flops = all('gflops' in r for r in rows)
+    lines = [
+        title, f'{"model":50s} {"step (s)":>9s} {"min (s)":>8s} '
+        f'{"peak mem (GiB)":>15s} {"params (M)":>10s}' +
+        (f' {"GFLOPs/img":>10s}' if flops else '')
+    ]
     for r in rows:
         lines.append(f'{r["model"]:50s} {r["step_s"]:9.3f} '
                      f'{r["step_s_min"]:8.3f} {r["peak_mem_gib"]:15.2f} '
-                     f'{r["params_m"]:10.1f}')
+                     f'{r["params_m"]:10.1f}' +
+                     (f' {r["gflops"]:10.1f}' if flops else ''))
     return '\n'.join(lines)
 
 
@@ -170,24 +211,33 @@ def main(argv=None) -> int:
     from mmengine.registry import init_default_scope
 
     from efficientvit_mm.benchmarking import describe_machine
-    from efficientvit_mm.benchmarking.training import det_batch
+    from efficientvit_mm.benchmarking.training import det_batch, seg_batch
+
     # the optimizer builders log every parameter group: keep the table alone
-    MMLogger.get_instance('det_train_step', log_level='WARNING')
-    init_default_scope('mmdet')
-    batch = det_batch(args.batch_size, args.shape, args.boxes)
+    MMLogger.get_instance('train_step', log_level='WARNING')
+    if args.task == 'det':
+        init_default_scope('mmdet')
+        batch = det_batch(args.batch_size, args.shape, args.boxes)
+    else:
+        init_default_scope('mmseg')
+        batch = seg_batch(args.batch_size, args.shape)
     setting = (f'{args.device}{" + AMP" if args.amp else ""}, batch '
                f'{args.batch_size}, {args.shape[0]}x{args.shape[1]}, '
-               f'torch {torch.__version__}, {describe_machine()}'
-               + ('' if args.device == 'cuda' else
-                  f', {torch.get_num_threads()} threads'))
+               f'torch {torch.__version__}, {describe_machine()}' +
+               ('' if args.device == 'cuda' else
+                f', {torch.get_num_threads()} threads'))
     if args.with_cp_figure:
         result = with_cp_figure(args, batch, setting)
     else:
-        rows = measure(MODELS, args, batch)
+        models = configs(args.task)
+        rows = measure(models, args, batch)
+        if args.task == 'seg':
+            add_complexity(rows, models, args.shape)
         print(table(rows, f'train step: {setting}'))
-        m4, r18 = rows
-        print(f'M4 / R18: step time x{m4["step_s"] / r18["step_s"]:.2f}, '
-              f'peak memory x{m4["peak_mem_gib"] / r18["peak_mem_gib"]:.2f}')
+        ours, theirs = rows
+        print(f'{ours["model"]} / {theirs["model"]}: step time '
+              f'x{ours["step_s"] / theirs["step_s"]:.2f}, peak memory '
+              f'x{ours["peak_mem_gib"] / theirs["peak_mem_gib"]:.2f}')
         result = dict(setting=setting, rows=rows)
     if args.json:
         print(json.dumps(result, indent=2))
