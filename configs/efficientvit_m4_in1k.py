@@ -63,6 +63,8 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=2048)
 
+# divergence: stop at the first non-finite loss or gradient
+# (docs/troubleshooting.md; off with default_hooks.divergence.enabled=False)
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
-                    save_best='auto'))
+                    save_best='auto'), divergence=dict(type='DivergenceHook'))

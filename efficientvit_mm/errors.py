@@ -6,8 +6,11 @@ the problem and the fix.
 """
 
 __all__ = [
-    'UserError', 'PreflightError', 'CheckpointMismatchError',
-    'CheckpointFileError', 'CheckpointNotFoundError'
+    'UserError', 'PreflightError', 'ConfigValueError',
+    'CheckpointMismatchError', 'CheckpointFileError',
+    'CheckpointNotFoundError', 'CheckpointSaveError', 'ResumeError',
+    'DivergenceError', 'DataFaultError', 'WorkDirBusyError',
+    'DistributedTimeoutError'
 ]
 
 
@@ -17,6 +20,11 @@ class UserError(RuntimeError):
 
 class PreflightError(UserError):
     """A config points at something that is not there or cannot work."""
+
+
+class ConfigValueError(UserError, ValueError):
+    """A model argument of the config has a value the model cannot use
+    (still a ``ValueError`` for code that catches those)."""
 
 
 class CheckpointMismatchError(UserError):
@@ -30,3 +38,28 @@ class CheckpointFileError(UserError):
 
 class CheckpointNotFoundError(CheckpointFileError, FileNotFoundError):
     """A checkpoint file is not where the config says."""
+
+
+class CheckpointSaveError(UserError):
+    """A checkpoint could not be written (full disk, permissions)."""
+
+
+class ResumeError(UserError):
+    """``--resume`` has nothing to resume, or a file that cannot be."""
+
+
+class DivergenceError(UserError):
+    """Training produced a non-finite (or exploding) loss or gradient."""
+
+
+class DataFaultError(UserError):
+    """A dataset is broken: unreadable annotations, missing or undecodable
+    images, an empty split, classes that do not match the model."""
+
+
+class WorkDirBusyError(UserError):
+    """Another run is using the work dir."""
+
+
+class DistributedTimeoutError(UserError):
+    """A collective operation timed out: a peer stopped answering."""

@@ -34,7 +34,7 @@ def parse_args(argv=None):
         help='config of the target model: check every converted key and '
         'shape against it')
     cli.add_cfg_options(parser, help='override settings of --config')
-    return parser.parse_args(argv)
+    return cli.parse_debug_args(parser, argv)
 
 
 def main(argv=None) -> int:

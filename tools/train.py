@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from efficientvit_mm.runtime.launch import run_tool, train_config
     return run_tool('tools/train.py', lambda: train_config(args),
-                    lambda runner, cfg: runner.train())
+                    lambda runner, cfg: runner.train(), command='train')
 
 
 if __name__ == '__main__':

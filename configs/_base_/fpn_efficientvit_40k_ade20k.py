@@ -16,3 +16,6 @@ _base_ = [
 ]
 # 4 GPUs x 8 images = 32 images per iteration
 train_dataloader = dict(batch_size=8)
+# stop at the first non-finite loss or gradient (docs/troubleshooting.md);
+# off with --cfg-options default_hooks.divergence.enabled=False
+default_hooks = dict(divergence=dict(type='DivergenceHook'))

@@ -10,3 +10,6 @@ _base_ = [
 data_root = 'data/coco/'
 # 8 GPUs x 2 images
 train_dataloader = dict(batch_size=2, num_workers=2)
+# stop at the first non-finite loss or gradient (docs/troubleshooting.md);
+# off with --cfg-options default_hooks.divergence.enabled=False
+default_hooks = dict(divergence=dict(type='DivergenceHook'))

@@ -14,3 +14,6 @@ _base_ = [
 ]
 # 8 GPUs x 2 images = 16 images per iteration
 train_dataloader = dict(batch_size=2)
+# stop at the first non-finite loss or gradient (docs/troubleshooting.md);
+# off with --cfg-options default_hooks.divergence.enabled=False
+default_hooks = dict(divergence=dict(type='DivergenceHook'))

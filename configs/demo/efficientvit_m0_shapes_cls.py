@@ -76,3 +76,7 @@ default_hooks = dict(
 
 # fixed seed: the demo's figure is reproducible run to run
 randomness = dict(seed=0)
+# as many threads as the cores other processes leave free, decided every few
+# seconds (on a shared CPU, threads waiting for a descheduled partner make
+# steps ~10x slower)
+custom_hooks = [dict(type='AdaptiveThreadsHook')]

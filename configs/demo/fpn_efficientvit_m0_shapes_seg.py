@@ -92,3 +92,7 @@ default_hooks = dict(
 log_processor = dict(window_size=50)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 randomness = dict(seed=0)
+# as many threads as the cores other processes leave free, decided every few
+# seconds (on a shared CPU, threads waiting for a descheduled partner make
+# steps ~10x slower)
+custom_hooks = [dict(type='AdaptiveThreadsHook')]

@@ -97,3 +97,7 @@ randomness = dict(seed=0)
 default_hooks = dict(
     logger=dict(interval=20), checkpoint=dict(interval=5, max_keep_ckpts=1))
 log_processor = dict(window_size=20)
+# as many threads as the cores other processes leave free, decided every few
+# seconds (on a shared CPU, threads waiting for a descheduled partner make
+# steps ~10x slower)
+custom_hooks = [dict(type='AdaptiveThreadsHook')]

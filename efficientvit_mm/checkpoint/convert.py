@@ -24,7 +24,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from ..errors import CheckpointMismatchError
-from .io import load_checkpoint_file
+from .io import atomic_save, load_checkpoint_file
 from .layouts import (StateDict, extract_state_dict,
                       split_efficientvit_state_dict)
 from .loading import compare_state_dict
@@ -143,10 +143,11 @@ def check_against_model(state: StateDict, model: torch.nn.Module) -> None:
 def convert_file(src: str, dst: str,
                  model: Optional[torch.nn.Module] = None) -> dict:
     """Read ``src`` safely, convert, optionally check against ``model``,
-    save to ``dst``; returns the saved dict."""
+    save to ``dst`` (atomically: an existing ``dst`` survives a failed
+    write); returns the saved dict."""
     result = convert_checkpoint(load_checkpoint_file(src), source=src)
     if model is not None:
         check_against_model(result['state_dict'], model)
         result['meta']['checked_with'] = type(model).__name__
-    torch.save(result, dst)
+    atomic_save(result, dst)
     return result

@@ -3,7 +3,7 @@ and loading into an EfficientViT backbone."""
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +41,26 @@ class KeyReport:
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     mismatched: List[str] = field(default_factory=list)  # 'key: a vs b'
+    mismatched_keys: List[str] = field(default_factory=list)
 
     @property
     def fits(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched)
+
+    @property
+    def bad_keys(self) -> List[str]:
+        """Every key that does not fit: missing, unexpected, mis-shaped."""
+        return self.mismatched_keys + self.missing + self.unexpected
+
+    def select(self, keep: Callable[[str], bool]) -> 'KeyReport':
+        """The same report with only the bad keys for which ``keep(key)``
+        holds (``matched`` and ``total`` unchanged)."""
+        pairs = [(k, m) for k, m in zip(self.mismatched_keys, self.mismatched)
+                 if keep(k)]
+        return KeyReport(self.matched, self.total,
+                         [k for k in self.missing if keep(k)],
+                         [k for k in self.unexpected if keep(k)],
+                         [m for _, m in pairs], [k for k, _ in pairs])
 
     def describe(self, shown: int = 8) -> str:
         """'n/m keys match; ...' with the first ``shown`` keys of each kind."""
@@ -66,18 +82,21 @@ class KeyReport:
 def compare_state_dict(target: StateDict, state: StateDict) -> KeyReport:
     """Compare ``state`` with a model's own state dict ``target``."""
     unexpected = [k for k in state if k not in target]
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}'
-        for k, v in state.items()
+    wrong = [
+        k for k, v in state.items()
         if k in target and tuple(v.shape) != tuple(target[k].shape)
+    ]
+    mismatched = [
+        f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+        f'{tuple(target[k].shape)}' for k in wrong
     ]
     missing = [
         k for k in target
         if k not in state and not k.endswith('num_batches_tracked')
     ]
-    matched = sum(1 for k, v in state.items()
-                  if k in target and tuple(v.shape) == tuple(target[k].shape))
-    return KeyReport(matched, len(target), missing, unexpected, mismatched)
+    matched = sum(1 for k in state if k in target) - len(wrong)
+    return KeyReport(matched, len(target), missing, unexpected, mismatched,
+                     wrong)
 
 
 def fit_attention_biases(target: StateDict, state: StateDict,

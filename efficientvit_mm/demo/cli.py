@@ -13,7 +13,8 @@ from .tasks import SHAPES_DEMOS, ShapesDemo
 
 PROG = 'tools/shapes_demo.py'
 # training-log lines shown by every demo, besides the task's own
-_PROGRESS_COMMON = ('Saving checkpoint', 'ERROR', 'Error', 'error:')
+_PROGRESS_COMMON = ('Saving checkpoint', 'ERROR', 'Error', 'error:',
+                    'cores busy:', 'warning:')
 
 
 def build_parser() -> argparse.ArgumentParser:

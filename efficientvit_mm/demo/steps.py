@@ -104,25 +104,6 @@ def generate_data(exporter: str, spec: dict, data_root: str,
     return True
 
 
-def cpu_is_busy(sample_s: float = 0.5) -> bool:
-    """Whether other processes keep at least half of the CPU busy right
-    now (from /proc/stat over ``sample_s``; a load average would still
-    count the set-up that ran just before)."""
-
-    def snapshot():
-        with open('/proc/stat') as f:
-            ticks = [float(v) for v in f.readline().split()[1:]]
-        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, total
-
-    try:
-        idle0, total0 = snapshot()
-        time.sleep(sample_s)
-        idle1, total1 = snapshot()
-    except (OSError, ValueError, IndexError):  # not Linux
-        return False
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1.) >= 0.5
-
-
 def train(config: str, work_dir: str, cfg_options: Dict[str, object],
           progress: Tuple[str, ...], threads: Optional[int] = None) -> str:
     """``tools/train.py config`` in a subprocess; prints the log lines that
@@ -135,16 +116,10 @@ def train(config: str, work_dir: str, cfg_options: Dict[str, object],
     log_path = osp.join(work_dir, 'train_stdout.log')
     os.makedirs(work_dir, exist_ok=True)
     say(f'training (full log: {log_path})')
+    # the demo configs' AdaptiveThreadsHook keeps the threads at the cores
+    # other processes leave free, all along the run (on a shared CPU, threads
+    # that wait for a descheduled partner make steps ~10x slower)
     env = dict(os.environ, PYTHONWARNINGS='ignore', PYTHONUNBUFFERED='1')
-    # On a CPU other jobs keep busy, OpenMP threads that spin while they
-    # wait are descheduled in turn and a step can become ~10x slower;
-    # threads that sleep avoid that. On an idle machine spinning is 1.6-2x
-    # faster for these small models, so it stays the default there.
-    if 'OMP_WAIT_POLICY' not in env and cpu_is_busy():
-        env['OMP_WAIT_POLICY'] = 'PASSIVE'
-    if env.get('OMP_WAIT_POLICY', '').upper() == 'PASSIVE':
-        say('OpenMP threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE, '
-            'the CPU is shared); --threads 1 may be faster still')
     if threads:
         env['OMP_NUM_THREADS'] = str(threads)
     tail: List[str] = []

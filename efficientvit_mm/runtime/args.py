@@ -25,16 +25,37 @@ def tool_parser(script: str, description: str,
         if raw else argparse.HelpFormatter)
 
 
+def _cfg_options_action():
+    """mmengine's DictAction, with a malformed item reported as an argument
+    error (usage and one line) instead of a traceback."""
+    from mmengine.config import DictAction
+
+    class CfgOptions(DictAction):
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            for item in values:
+                if '=' not in item:
+                    raise argparse.ArgumentError(
+                        self, f'{item!r} has no value: write KEY=VALUE')
+            try:
+                super().__call__(parser, namespace, values, option_string)
+            except (ValueError, AssertionError) as err:
+                raise argparse.ArgumentError(
+                    self, f'{err}; write lists in brackets without spaces, '
+                    f'e.g. KEY="[1,2,3]"') from None
+
+    return CfgOptions
+
+
 def add_cfg_options(parser: argparse.ArgumentParser,
                     flag: str = '--cfg-options', help: str = None) -> None:
     """``--cfg-options key=value ...`` merged into the config."""
-    from mmengine.config import DictAction
     default = ('change settings of the config, e.g. '
                'train_dataloader.batch_size=4; write lists in brackets '
                'without spaces (model.neck.in_channels="[64,128,192]"); '
                'data_root=PATH also moves every dataset and evaluator file '
                'under the new root')
-    parser.add_argument(flag, nargs='+', action=DictAction,
+    parser.add_argument(flag, nargs='+', action=_cfg_options_action(),
                         metavar='KEY=VALUE', help=help or default)
 
 
@@ -99,13 +120,31 @@ def add_launcher(parser: argparse.ArgumentParser) -> None:
                         dest='local_rank', help=argparse.SUPPRESS)
 
 
+def add_debug(parser: argparse.ArgumentParser) -> None:
+    """``--debug``: tracebacks with the short error messages."""
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='print the traceback of an error too (as EVIT_DEBUG=1 does)')
+
+
+def parse_debug_args(parser: argparse.ArgumentParser,
+                     argv=None) -> argparse.Namespace:
+    """``parser.parse_args`` with ``--debug`` added and applied."""
+    from .errors import enable_debug
+    add_debug(parser)
+    args = parser.parse_args(argv)
+    if args.debug:
+        enable_debug()
+    return args
+
+
 def parse_run_args(parser: argparse.ArgumentParser,
                    argv=None) -> argparse.Namespace:
     """Arguments of a tool that runs a config (train, test): its own, then
-    ``--cfg-options`` and the launcher options."""
+    ``--cfg-options``, the launcher options and ``--debug``."""
     add_cfg_options(parser)
     add_launcher(parser)
-    args = parser.parse_args(argv)
+    args = parse_debug_args(parser, argv)
     export_local_rank(args)
     return args
 

@@ -4,6 +4,7 @@ import os.path as osp
 from typing import Iterator, List, Optional, Tuple
 
 from ..errors import PreflightError
+from .spelling import edit_distance
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
@@ -124,13 +125,64 @@ def drop_pretrained(node) -> None:
             drop_pretrained(value)
 
 
+# top-level keys of the configs the tools run that mean something to
+# mmengine's Runner, the toolboxes or this package (besides the Runner's own
+# arguments, read from its signature)
+KNOWN_KEYS = ('_base_', 'custom_imports', 'default_scope', 'runner_type',
+              'work_dir', 'load_from', 'resume', 'launcher', 'data_root',
+              'backend_args', 'vis_backends', 'visualizer', 'log_level',
+              'log_processor', 'env_cfg', 'randomness', 'auto_scale_lr',
+              'bad_image_limit', 'shapes_data', 'shapes_demo', 'tta_model',
+              'tta_pipeline', 'dataset_type', 'metainfo')
+
+
+def known_keys() -> set:
+    import inspect
+
+    from mmengine.runner import Runner
+    return set(KNOWN_KEYS) | set(inspect.signature(Runner).parameters)
+
+
+def misspelt_keys(cfg) -> List[Tuple[str, str]]:
+    """(key, known key) for every top-level key of ``cfg`` that is no known
+    key but one edit away from one (``trian_cfg`` -> ``train_cfg``):
+    mmengine ignores such keys silently."""
+    known = known_keys()
+    found = []
+    for key in cfg.keys():
+        if key in known or len(key) < 4:
+            continue
+        near = [k for k in known if edit_distance(key, k) == 1]
+        if near:
+            found.append((key, sorted(near)[0]))
+    return found
+
+
+def _read_config(path: str):
+    """``Config.fromfile`` with a file that is not Python (or has a
+    syntax error) reported with its line."""
+    from mmengine.config import Config
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as err:
+        where = f'line {err.lineno}' if err.lineno else 'somewhere'
+        raise PreflightError(
+            f'config {path} is not valid Python ({where}: {err.msg}); a '
+            f'config is a Python file of settings such as '
+            f'model = dict(...)') from None
+    except OSError as err:
+        if 'Only py/yml/yaml/json' not in str(err):
+            raise
+        raise PreflightError(
+            f'config {path}: mmengine reads .py, .json, .yml and .yaml '
+            f'configs only') from None
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None):
     """A config file, or ``mmdet::...`` / ``mmseg::...`` /
     ``mmpretrain::...`` of an installed toolbox, with ``--cfg-options``
     merged and ``data_root`` applied to every dataloader and evaluator (see
     :func:`apply_data_root`)."""
-    from mmengine.config import Config
-
     if '::' in path:
         from mmengine.hub import get_config
         try:
@@ -141,7 +193,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     elif not osp.isfile(path):
         raise PreflightError(f'config file {path!r} does not exist')
     else:
-        cfg = Config.fromfile(path)
+        cfg = _read_config(path)
     options = dict(cfg_options or {})
     new_root = options.pop('data_root', None)
     if options:

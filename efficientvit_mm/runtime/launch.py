@@ -5,8 +5,7 @@ import os
 import os.path as osp
 from typing import Callable, Optional
 
-from ..errors import PreflightError, UserError
-from .errors import print_user_error
+from ..errors import PreflightError, UserError, WorkDirBusyError
 
 # what each launcher reads from the environment, and who sets it
 _LAUNCHER_ENV = {
@@ -87,7 +86,8 @@ def train_config(args):
                 'in the config (N = the total batch size its lr is for)')
         scale['enable'] = True
     if args.resume is not None:
-        # 'auto': mmengine finds the newest checkpoint of the work dir
+        # 'auto': the newest checkpoint of the work dir, found once the
+        # Runner is built (see runtime/checkpoints.py)
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume
     preflight_train(cfg, args.config)
@@ -156,28 +156,135 @@ def add_prediction_dump(runner, cfg, out: str) -> None:
     runner.test_evaluator.metrics.append(Dump(out_file_path=out))
 
 
-def run_tool(name: str, build_cfg: Callable, action: Callable) -> int:
-    """Build the config and the Runner, then ``action(runner, cfg)``.
+def use_atomic_checkpoints(cfg) -> None:
+    """Save through :class:`~efficientvit_mm.engine.hooks.
+    AtomicCheckpointHook` where the config uses mmengine's CheckpointHook
+    (or, having none, gets mmengine's default one)."""
+    hooks = cfg.get('default_hooks')
+    if hooks is None:
+        cfg.default_hooks = hooks = {}
+    if 'checkpoint' not in hooks:
+        hooks['checkpoint'] = dict(type='AtomicCheckpointHook', interval=1)
+    elif isinstance(hooks['checkpoint'],
+                    dict) and hooks['checkpoint'].get('type') in (
+                        'CheckpointHook', 'mmengine.CheckpointHook'):
+        hooks['checkpoint']['type'] = 'AtomicCheckpointHook'
+    # mmengine refuses None for hooks it does not add itself
+    for name in [n for n, hook in hooks.items() if hook is None]:
+        if name not in ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                        'param_scheduler', 'checkpoint'):
+            del hooks[name]
 
-    Problems a user can fix (missing data or checkpoints, a checkpoint of
-    another model, a wrong launch) print one ``<name>: error: ...`` line and
-    return 1.
+
+def global_rank() -> int:
+    """This process's rank in the job (0 for a single process)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        if name in os.environ:
+            return int(os.environ[name])
+    return 0
+
+
+def claim_work_dir(cfg, prog: str):
+    """The work-dir lock, taken by rank 0; every rank of a started process
+    group learns whether it was refused."""
+    import torch.distributed as dist
+
+    from .errors import print_warning
+    from .lock import acquire_work_dir
+    lock, refusal = None, None
+    if global_rank() == 0:
+        try:
+            lock = acquire_work_dir(cfg.work_dir,
+                                    warn=lambda m: print_warning(prog, m))
+        except WorkDirBusyError as err:
+            refusal = str(err)
+    if dist.is_available() and dist.is_initialized() and \
+            dist.get_world_size() > 1:
+        shared = [refusal]
+        dist.broadcast_object_list(shared, src=0)
+        refusal = shared[0]
+    if refusal:
+        raise WorkDirBusyError(refusal)
+    return lock
+
+
+def build_runner(cfg):
+    """The Runner of ``cfg``; a build error that means a fixable config
+    problem (unknown argument, unregistered type...) becomes a UserError."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from .errors import build_error
+    try:
+        return Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+    except UserError:
+        raise
+    except Exception as err:
+        user = build_error(err)
+        if user is None:
+            raise
+        raise user from err
+
+
+def resume_hint(prog: str, cfg) -> str:
+    """How to continue a training stopped by Ctrl-C."""
+    if cfg is None:
+        return ''
+    command = f'python {prog} {cfg.filename} --work-dir {cfg.work_dir}'
+    if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+        return f'Continue from the last checkpoint with: {command} --resume'
+    return f'No checkpoint was saved yet; start again with: {command}'
+
+
+def run_tool(name: str, build_cfg: Callable, action: Callable,
+             command: str = 'test') -> int:
+    """Build the config and the Runner, check what the run starts from,
+    then ``action(runner, cfg)``; ``command`` is 'train' or 'test'.
+
+    Before ``action``: a training run locks its work dir, the checkpoint it
+    starts from (``load_from``, ``--resume``, the checkpoint of a test) is
+    checked against the built model, and every dataset it uses is built and
+    checked (see :mod:`.checkpoints`, :mod:`.data_check`). Problems a user
+    can fix print a short ``<name>: error: ...`` and return 1 (130 after
+    Ctrl-C); bugs keep their traceback.
     """
     import efficientvit_mm  # noqa: F401  (modules and compat fixes)
-    from .dist import init_cpu_distributed, shutdown_distributed
-    finished = False
+    from .checkpoints import prepare_start
+    from .config import misspelt_keys
+    from .data_check import prepare_dataloaders
+    from .dist import (collective_timeout, init_cpu_distributed,
+                       shutdown_distributed, start_heartbeat, stop_heartbeat)
+    from .errors import print_warning, report
+    finished, lock, cfg = False, None, None
     try:
         cfg = build_cfg()
+        for key, meant in misspelt_keys(cfg):
+            print_warning(
+                name, f'config key {key!r} means nothing to mmengine and is '
+                f'ignored; did you mean {meant!r}?')
+        if command == 'train':
+            use_atomic_checkpoints(cfg)
         init_cpu_distributed(cfg, cfg.launcher)
-        from mmengine.registry import RUNNERS
-        from mmengine.runner import Runner
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        if command == 'train':
+            lock = claim_work_dir(cfg, name)
+        runner = build_runner(cfg)
+        if cfg.launcher != 'none':
+            start_heartbeat(collective_timeout(cfg), lambda: runner.iter)
+        prepare_start(runner, cfg, command, cfg.filename)
+        prepare_dataloaders(runner, cfg, command)
         action(runner, cfg)
         finished = True
-    except UserError as err:
-        print_user_error(name, err)
-        return 1
+    except (Exception, KeyboardInterrupt) as err:
+        hint = (lambda: resume_hint(name, cfg)) if command == 'train' \
+            else None
+        return report(name, err, on_interrupt=hint)
     finally:
+        stop_heartbeat()
+        if lock is not None:
+            lock.release()
         shutdown_distributed(clean=finished)
     return 0

@@ -13,6 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint.loading import load_backbone_checkpoint
 from ...deploy.onednn import cache_sized_groups
+from ...errors import ConfigValueError
 from ..layers import CascadedGroupAttention, ConvNorm, DWConvFFN, PatchMerging
 
 
@@ -196,12 +197,12 @@ class EfficientViT(BaseModule):
         self.out_indices = self._parse_out_indices(out_indices)
         if not isinstance(frozen_stages,
                           int) or not (-1 <= frozen_stages <= self.num_stages):
-            raise ValueError(
+            raise ConfigValueError(
                 f'frozen_stages must be an int in [-1, {self.num_stages}] '
                 f'(-1: nothing, 0: stem, k: stem + first k stages), '
                 f'got {frozen_stages!r}')
         if not 0. <= drop_path_rate < 1.:
-            raise ValueError(
+            raise ConfigValueError(
                 f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
         self.in_channels = in_channels
         self.frozen_stages = frozen_stages
@@ -249,7 +250,7 @@ class EfficientViT(BaseModule):
         if isinstance(arch, str):
             key = arch.lower()
             if key not in cls.arch_zoo:
-                raise ValueError(
+                raise ConfigValueError(
                     f'unknown EfficientViT arch {arch!r}; valid names: '
                     f'{sorted(cls.arch_zoo)} (or a dict with keys '
                     f'{sorted(required)})')
@@ -259,13 +260,14 @@ class EfficientViT(BaseModule):
         missing = required - set(arch)
         extra = set(arch) - required
         if missing or extra:
-            raise ValueError(f'custom arch dict must have exactly the keys '
-                             f'{sorted(required)}; missing {sorted(missing)}, '
-                             f'unexpected {sorted(extra)}')
+            raise ConfigValueError(
+                f'custom arch dict must have exactly the keys '
+                f'{sorted(required)}; missing {sorted(missing)}, '
+                f'unexpected {sorted(extra)}')
         for key in ('embed_dims', 'depths', 'num_heads'):
             if len(arch[key]) != cls.num_stages:
-                raise ValueError(f'arch[{key!r}] needs {cls.num_stages} '
-                                 f'values, got {arch[key]}')
+                raise ConfigValueError(f'arch[{key!r}] needs {cls.num_stages} '
+                                       f'values, got {arch[key]}')
         return copy.deepcopy(dict(arch))
 
     def _parse_per_stage(self, value, name) -> List[int]:
@@ -273,8 +275,9 @@ class EfficientViT(BaseModule):
                                                          int) else list(value)
         if len(values) != self.num_stages or any(
                 not isinstance(v, int) or v < 1 for v in values):
-            raise ValueError(f'{name} must be a positive int or '
-                             f'{self.num_stages} positive ints, got {value!r}')
+            raise ConfigValueError(
+                f'{name} must be a positive int or '
+                f'{self.num_stages} positive ints, got {value!r}')
         return values
 
     @classmethod
@@ -285,14 +288,15 @@ class EfficientViT(BaseModule):
         for index in out_indices:
             if not isinstance(index, int) or not (-cls.num_stages <= index <
                                                   cls.num_stages):
-                raise ValueError(
+                raise ConfigValueError(
                     f'out_indices must be stage indices in '
                     f'[0, {cls.num_stages - 1}] (or negative from the end), '
                     f'got {tuple(out_indices)}')
             parsed.append(index % cls.num_stages)
         if len(set(parsed)) != len(parsed) or not parsed:
-            raise ValueError(f'out_indices must be non-empty and unique, got '
-                             f'{tuple(out_indices)}')
+            raise ConfigValueError(
+                f'out_indices must be non-empty and unique, got '
+                f'{tuple(out_indices)}')
         return sorted(parsed)
 
     # -------------------------------------------------------------- training
@@ -342,7 +346,7 @@ class EfficientViT(BaseModule):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """(N, 3, H, W) -> tuple of (N, C_i, ~H/2^(4+i), ~W/2^(4+i))."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigValueError(
                 f'EfficientViT expects an N x {self.in_channels} x H x W '
                 f'image tensor, got shape {tuple(x.shape)}; add a batch '
                 f'dimension with x[None] or convert the channels first')

@@ -5,6 +5,7 @@ import torch
 from mmengine.registry import MODELS
 from mmpretrain.models.heads import ClsHead
 
+from ...errors import ConfigValueError
 from ..layers import NormLinear
 
 
@@ -39,8 +40,8 @@ class EfficientViTClsHead(ClsHead):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc,
                          init_cfg=init_cfg)
         if num_classes <= 0:
-            raise ValueError(f'num_classes must be positive, got '
-                             f'{num_classes}')
+            raise ConfigValueError(f'num_classes must be positive, got '
+                                   f'{num_classes}')
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.distillation = distillation
@@ -54,7 +55,7 @@ class EfficientViTClsHead(ClsHead):
         """The last item of the neck's output: (N, C)."""
         feat = feats[-1]
         if feat.dim() != 2:
-            raise ValueError(
+            raise ConfigValueError(
                 f'EfficientViTClsHead expects pooled (N, C) features, got '
                 f'{tuple(feat.shape)}: add neck=dict(type='
                 f"'GlobalAveragePooling')")

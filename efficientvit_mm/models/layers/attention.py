@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import ConfigValueError
 from .conv_norm import ConvNorm
 
 
@@ -103,11 +104,12 @@ class CascadedGroupAttention(nn.Module):
                  deploy: bool = False):
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by '
-                             f'num_heads ({num_heads})')
+            raise ConfigValueError(
+                f'embed_dims ({embed_dims}) must be divisible by '
+                f'num_heads ({num_heads})')
         if len(kernels) < num_heads:
-            raise ValueError(f'need one Q kernel per head: got kernels='
-                             f'{list(kernels)} for {num_heads} heads')
+            raise ConfigValueError(f'need one Q kernel per head: got kernels='
+                                   f'{list(kernels)} for {num_heads} heads')
         self.embed_dims = embed_dims
         self.key_dim = key_dim
         self.num_heads = num_heads

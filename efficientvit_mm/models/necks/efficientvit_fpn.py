@@ -8,6 +8,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
+from ...errors import ConfigValueError
+
 
 @MODELS.register_module()
 class EfficientViTFPN(BaseModule):
@@ -72,11 +74,13 @@ class EfficientViTFPN(BaseModule):
         elif 0 < end_level <= self.num_ins:
             self.backbone_end_level = end_level
         else:
-            raise ValueError(f'end_level must be -1 or in (0, {self.num_ins}]'
-                             f', got {end_level}')
+            raise ConfigValueError(
+                f'end_level must be -1 or in (0, {self.num_ins}]'
+                f', got {end_level}')
         if not 0 <= start_level < self.backbone_end_level:
-            raise ValueError(f'start_level must be in [0, '
-                             f'{self.backbone_end_level}), got {start_level}')
+            raise ConfigValueError(
+                f'start_level must be in [0, '
+                f'{self.backbone_end_level}), got {start_level}')
         self.start_level = start_level
         num_levels = self.backbone_end_level - start_level
         # backbone levels that get an output, and extra coarse levels
@@ -84,7 +88,7 @@ class EfficientViTFPN(BaseModule):
         self.num_extra_levels = max(
             0, num_outs - num_levels - num_extra_trans_convs)
         if num_extra_trans_convs < 0 or self.num_level_outs < 1:
-            raise ValueError(
+            raise ConfigValueError(
                 f'num_outs ({num_outs}) must exceed num_extra_trans_convs '
                 f'({num_extra_trans_convs}): at least one backbone level '
                 f'is output')
@@ -93,11 +97,11 @@ class EfficientViTFPN(BaseModule):
             add_extra_convs = 'on_input'
         if add_extra_convs not in (False, 'on_input', 'on_lateral',
                                    'on_output'):
-            raise ValueError(
+            raise ConfigValueError(
                 f"add_extra_convs must be False, True, 'on_input', "
                 f"'on_lateral' or 'on_output', got {add_extra_convs!r}")
         if add_extra_convs and self.num_level_outs < num_levels:
-            raise ValueError(
+            raise ConfigValueError(
                 f'add_extra_convs builds levels above the coarsest output, '
                 f'but num_outs ({num_outs}) drops backbone levels: raise '
                 f'num_outs to at least {num_levels + num_extra_trans_convs}')
@@ -140,12 +144,13 @@ class EfficientViTFPN(BaseModule):
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
         if len(inputs) != self.num_ins:
-            raise ValueError(f'EfficientViTFPN expects {self.num_ins} inputs '
-                             f'(in_channels={self.in_channels}), got '
-                             f'{len(inputs)}; check the backbone out_indices')
+            raise ConfigValueError(
+                f'EfficientViTFPN expects {self.num_ins} inputs '
+                f'(in_channels={self.in_channels}), got '
+                f'{len(inputs)}; check the backbone out_indices')
         widths = [int(x.shape[1]) for x in inputs]
         if widths != self.in_channels:
-            raise ValueError(
+            raise ConfigValueError(
                 f'the backbone gives maps of {widths} channels but the neck '
                 f'was built for in_channels={self.in_channels}: set '
                 f'model.neck.in_channels to the widths of the backbone arch, '
