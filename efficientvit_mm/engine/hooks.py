@@ -216,8 +216,8 @@ def _total_grad_norm(optim_wrapper) -> float:
     return float(torch.nn.utils.get_total_norm(grads))
 
 
-def _format_terms(log_vars: Dict[str, float]) -> str:
-    return ', '.join(f'{k}={v:.4g}' for k, v in log_vars.items())
+def _format_terms(terms: Dict[str, torch.Tensor]) -> str:
+    return ', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())
 
 
 @HOOKS.register_module()
@@ -243,7 +243,7 @@ class DivergenceHook(Hook):
         self.max_loss = max_loss
         self.check_grad_norm = check_grad_norm
         self._bad: Optional[str] = None
-        self._terms: Dict[str, float] = {}
+        self._terms: Dict[str, torch.Tensor] = {}
 
     def before_train(self, runner) -> None:
         if not self.enabled:
@@ -262,14 +262,19 @@ class DivergenceHook(Hook):
 
         def parse_losses(losses):
             total, log_vars = parse(losses)
-            terms = {k: float(v) for k, v in log_vars.items()}
-            self._terms = terms
-            bad = [k for k, v in terms.items() if not math.isfinite(v)]
-            loss = float(total)
-            if bad:
-                self._bad = f'non-finite {", ".join(bad)}'
-            elif self.max_loss is not None and loss > self.max_loss:
-                self._bad = f'loss {loss:.3g} > max_loss {self.max_loss:g}'
+            names = [k for k, v in log_vars.items() if torch.is_tensor(v)]
+            values = torch.stack(
+                [log_vars[k].detach().float().reshape(()) for k in names])
+            self._terms = dict(zip(names, values))
+            finite = torch.isfinite(values)
+            if not bool(finite.all()):  # one sync for all terms
+                self._bad = 'non-finite ' + ', '.join(
+                    k for k, ok in zip(names, finite.tolist())
+                    if not ok and k != 'loss')
+            elif self.max_loss is not None and \
+                    float(total.detach()) > self.max_loss:
+                self._bad = (f'loss {float(total.detach()):.3g} > max_loss '
+                             f'{self.max_loss:g}')
             return total, log_vars
 
         parse_losses._evit_checked = True

@@ -72,6 +72,8 @@ def _json_fault(path: str) -> Optional[str]:
     if isinstance(content, dict) and 'images' not in content:
         return (f'{path} is JSON but no COCO annotation file: it has no '
                 f"'images' list (keys: {sorted(content)[:6]})")
+    if isinstance(content, dict) and not content['images']:
+        return f'{path} lists no images: the split is empty'
     return None
 
 
@@ -106,9 +108,26 @@ def annotation_fault(key: str, loader_cfg) -> Optional[DataFaultError]:
     return None
 
 
-def _build(runner, key: str, loader_cfg, seed_per_rank: bool):
+# what mmengine says when a dataset has no sample at all
+_EMPTY = 'need at least one array to concatenate'
+
+
+def empty_fault(key: str, loader_cfg) -> DataFaultError:
+    names = [
+        f'{ds.get("type")} ({ds.get("ann_file") or ds.get("data_prefix")})'
+        for _, ds in dataset_cfgs(loader_cfg)
+        if 'dataset' not in ds and 'datasets' not in ds
+    ]
+    return DataFaultError(
+        f'{key}: the dataset {", ".join(names)} has no samples. Check '
+        f'data_root, ann_file and data_prefix (and filter_cfg, which drops '
+        f'images without boxes).')
+
+
+def build_checked(runner, key: str, loader_cfg, seed_per_rank: bool):
     """Build one dataloader as the Runner's loops would, with the faults of
-    its annotation files named."""
+    its annotation files named; returns it and the boxes its datasets
+    dropped."""
     from .errors import build_error
     try:
         with counting_dropped_boxes() as drops:
@@ -120,7 +139,8 @@ def _build(runner, key: str, loader_cfg, seed_per_rank: bool):
     except UserError:
         raise
     except Exception as err:
-        user = annotation_fault(key, loader_cfg) or build_error(err)
+        user = annotation_fault(key, loader_cfg) or (empty_fault(
+            key, loader_cfg) if _EMPTY in str(err) else build_error(err))
         if user is None:
             raise
         raise user from err
@@ -336,8 +356,9 @@ def prepare_dataloaders(runner, cfg, command: str) -> Tuple[str, ...]:
         loader_cfg = getattr(runner, f'_{key}', None)
         if not isinstance(loader_cfg, dict):
             continue
-        loader, drops = _build(runner, key, loader_cfg, seed_per_rank
-                               and key == 'train_dataloader')
+        loader, drops = build_checked(
+            runner, key, loader_cfg, seed_per_rank
+            and key == 'train_dataloader')
         for ds in leaf_datasets(loader.dataset):
             check_dataset(key, ds, cfg.get('model'))
             note = drop_summary(ds, drops.get(id(ds), collections.Counter()))
