@@ -58,8 +58,11 @@ def load_checkpoint_file(path: str, map_location='cpu') -> dict:
 
 def _corrupt(path: str, err: BaseException) -> CheckpointFileError:
     size = os.path.getsize(path)
-    reason = str(err).strip().splitlines()[0][:120] if str(err).strip() \
-        else type(err).__name__
+    text = str(err)
+    if 'WeightsUnpickler error:' in text:  # the rest is torch's advice
+        text = text.split('WeightsUnpickler error:', 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = lines[0][:100] if lines else type(err).__name__
     return CheckpointFileError(
         f'{path!r} is not a readable checkpoint ({size} bytes; torch.load: '
         f'{reason}): the file is corrupt or truncated, or no checkpoint. '

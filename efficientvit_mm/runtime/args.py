@@ -10,6 +10,15 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+class ToolParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors take two lines (the message and where
+    the options are listed), not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message}\n'
+                  f'(the options: {self.prog} --help)\n')
+
+
 def tool_parser(script: str, description: str,
                 raw: bool = False) -> argparse.ArgumentParser:
     """The parser of the tool ``script`` (its ``__file__``), named by its
@@ -19,7 +28,7 @@ def tool_parser(script: str, description: str,
     prog = osp.relpath(
         path, CHECKOUT) if path.startswith(CHECKOUT +
                                            os.sep) else osp.basename(path)
-    return argparse.ArgumentParser(
+    return ToolParser(
         prog=prog, description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter
         if raw else argparse.HelpFormatter)

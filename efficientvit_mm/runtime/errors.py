@@ -56,18 +56,22 @@ def message_of(err: BaseException) -> str:
     return text.strip()
 
 
-def _registered_class(name: str):
-    """The class registered as ``name`` in a model-building registry."""
+def _registries():
+    """Every registry of mmengine and of the toolboxes imported so far."""
     from mmengine import registry
-    for reg_name in ('MODELS', 'DATASETS', 'TRANSFORMS', 'HOOKS',
-                     'OPTIM_WRAPPERS', 'OPTIMIZERS', 'PARAM_SCHEDULERS',
-                     'METRICS', 'VISUALIZERS'):
-        try:
-            cls = getattr(registry, reg_name).get(name)
-        except Exception:  # a registry may fail to import a scope
-            cls = None
-        if cls is not None:
-            return cls
+    roots = [r for r in vars(registry).values()
+             if isinstance(r, registry.Registry)]
+    while roots:
+        reg = roots.pop()
+        yield reg
+        roots.extend(reg.children.values())
+
+
+def _registered_class(name: str):
+    """The class registered as ``name`` in any registry, or None."""
+    for reg in _registries():
+        if name in reg.module_dict:
+            return reg.module_dict[name]
     return None
 
 
@@ -111,16 +115,10 @@ def _unregistered_type(text: str) -> Optional[UserError]:
         return None
     name, where = found.groups()
     scope, _, kind = where.partition('::')
-    known = []
-    try:
-        from mmengine import registry
-        for reg in vars(registry).values():
-            if isinstance(reg, registry.Registry) and reg.name == kind:
-                known += list(reg.module_dict)
-                for child in reg.children.values():
-                    known += list(child.module_dict)
-    except Exception:
-        pass
+    known = [
+        key for reg in _registries() if reg.name == kind
+        for key in reg.module_dict
+    ]
     guess = nearest(name, known, max_distance=3)
     hint = f"; did you mean type='{guess}'?" if guess else \
         ' (is the module that registers it imported? custom_imports)'

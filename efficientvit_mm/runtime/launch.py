@@ -234,8 +234,10 @@ def resume_hint(prog: str, cfg) -> str:
     """How to continue a training stopped by Ctrl-C."""
     if cfg is None:
         return ''
+    from .checkpoints import checkpoints_in
     command = f'python {prog} {cfg.filename} --work-dir {cfg.work_dir}'
-    if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+    if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')) or \
+            checkpoints_in(cfg.work_dir):
         return f'Continue from the last checkpoint with: {command} --resume'
     return f'No checkpoint was saved yet; start again with: {command}'
 
