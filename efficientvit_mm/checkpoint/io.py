@@ -43,17 +43,47 @@ def load_checkpoint_file(path: str, map_location='cpu') -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         code = _GLOBAL.search(str(err))
-        if code is None:
+        names = [code.group(1)] if code else pickle_globals(path)
+        if not names:
             raise _corrupt(path, err) from None
         raise CheckpointFileError(
             f'refusing to load {path!r}: it is not a plain weights file and '
-            f'unpickling it could run code (it refers to {code.group(1)}). '
+            f'unpickling it could run code (it refers to {names[0]}). '
             f'efficientvit_mm reads checkpoints with '
             f'torch.load(weights_only=True); re-save only the state dict '
             f'from a trusted environment.') from None
     except (EOFError, RuntimeError, KeyError, ValueError, AttributeError,
             IndexError, UnicodeDecodeError) as err:
         raise _corrupt(path, err) from None
+
+
+def pickle_globals(path: str) -> list:
+    """The objects (``module.name``) the pickle in ``path`` (a plain
+    pickle, or the ``data.pkl`` of a torch zip file) would import, read
+    without running it; [] when it is no readable pickle."""
+    import io
+    import pickletools
+    import zipfile
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist()
+                            if n.endswith('data.pkl'))
+                data = archive.read(name)
+        else:
+            with open(path, 'rb') as f:
+                data = f.read()
+        found, strings = [], []
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name in ('GLOBAL', 'INST'):
+                found.append(str(arg).replace(' ', '.'))
+            elif op.name == 'STACK_GLOBAL' and len(strings) >= 2:
+                found.append('.'.join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+        return found
+    except Exception:  # not a pickle: random bytes, a truncated file
+        return []
 
 
 def _corrupt(path: str, err: BaseException) -> CheckpointFileError:

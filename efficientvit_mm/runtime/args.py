@@ -15,8 +15,9 @@ class ToolParser(argparse.ArgumentParser):
     the options are listed), not the whole usage."""
 
     def error(self, message: str):
-        self.exit(2, f'{self.prog}: error: {message}\n'
-                  f'(the options: {self.prog} --help)\n')
+        self.exit(
+            2, f'{self.prog}: error: {message}\n'
+            f'(the options: {self.prog} --help)\n')
 
 
 def tool_parser(script: str, description: str,

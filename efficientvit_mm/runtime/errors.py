@@ -59,8 +59,9 @@ def message_of(err: BaseException) -> str:
 def _registries():
     """Every registry of mmengine and of the toolboxes imported so far."""
     from mmengine import registry
-    roots = [r for r in vars(registry).values()
-             if isinstance(r, registry.Registry)]
+    roots = [
+        r for r in vars(registry).values() if isinstance(r, registry.Registry)
+    ]
     while roots:
         reg = roots.pop()
         yield reg

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from efficientvit_mm.demo import DemoError, shapes_demo_main
-from efficientvit_mm.demo.steps import STAMP, cpu_is_busy, generate_data
+from efficientvit_mm.demo.steps import STAMP, generate_data
 from helpers import ROOT, run_tool
 
 DET_CONFIG = osp.join(ROOT, 'configs', 'demo',
@@ -194,6 +194,7 @@ def test_every_demo_config_has_its_data_settings():
     for task, demo in SHAPES_DEMOS.items():
         cfg = load_config(osp.join(ROOT, demo.config))
         assert cfg.default_scope == demo.scope, task
+        assert [h.type for h in cfg.custom_hooks] == ['AdaptiveThreadsHook']
         spec = cfg.shapes_data
         assert spec.seed == 0 and len(spec.splits) == 2, task
     cls = load_config(osp.join(ROOT, SHAPES_DEMOS['cls'].config))
@@ -202,20 +203,47 @@ def test_every_demo_config_has_its_data_settings():
     assert cls.train_dataloader.dataset.data_prefix == 'train'
 
 
-def test_busy_cpu_is_detected_from_current_use(tmp_path):
-    """The demo lets OpenMP threads sleep only when other processes keep
-    the CPU busy now: two spinning processes on this machine count."""
+def test_threads_follow_the_cores_other_processes_leave(monkeypatch):
+    """AdaptiveThreadsHook (in every demo config): one thread while another
+    process takes one of two cores, both again once it is gone; the load
+    of two spinning processes is measured from /proc."""
     import subprocess
     import sys
+    import time
+    import types
 
+    import torch
+
+    from efficientvit_mm.engine.cpu_threads import (AdaptiveThreadsHook,
+                                                    OtherLoad)
+    load = OtherLoad()
     spinners = [
         subprocess.Popen([sys.executable, '-c', 'while True: pass'])
-        for _ in range(max(2,
-                           os.cpu_count() or 1))
+        for _ in range(2)
     ]
     try:
-        assert cpu_is_busy(sample_s=1.0)
+        time.sleep(1.5)
+        assert load.sample() >= 1.0  # at least one core is theirs
     finally:
         for proc in spinners:
             proc.kill()
             proc.wait()
+
+    others = iter([1.0, 1.0, 0.1])  # cores the others use, look by look
+    monkeypatch.setattr(OtherLoad, 'sample', lambda self: next(others))
+    monkeypatch.setattr(time, 'sleep', lambda s: None)
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
+    threads, notes = [2], []
+    monkeypatch.setattr(torch, 'set_num_threads', threads.append)
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: threads[-1])
+    runner = types.SimpleNamespace(
+        logger=types.SimpleNamespace(info=notes.append))
+    hook = AdaptiveThreadsHook(interval_s=0)
+    hook.before_train(runner)  # 1 core busy: 1 thread
+    hook.after_train_iter(runner, 0)  # still busy: no change
+    hook.after_train_iter(runner, 1)  # free again: 2 threads
+    assert threads == [2, 1, 2]
+    assert notes == [
+        'other processes keep 1.0 of 2 cores busy: training on 1 thread',
+        'other processes keep 0.1 of 2 cores busy: training on 2 threads'
+    ]

@@ -8,8 +8,7 @@ from mmengine.config import Config
 
 from efficientvit_mm.errors import DataFaultError, PreflightError
 from efficientvit_mm.runtime.config import load_config, misspelt_keys
-from efficientvit_mm.runtime.errors import (build_error, message_of,
-                                            report)
+from efficientvit_mm.runtime.errors import build_error, message_of, report
 from efficientvit_mm.runtime.launch import resume_hint
 from efficientvit_mm.runtime.spelling import edit_distance
 from helpers import ROOT, load_tool
@@ -72,8 +71,8 @@ def test_report_is_short_and_keeps_bugs(capsys, monkeypatch):
 
 
 def test_ctrl_c_says_how_to_resume(tmp_path, capsys):
-    cfg = Config(dict(work_dir=str(tmp_path)), cfg_text='x = 1',
-                 filename='cfg.py')
+    cfg = Config(
+        dict(work_dir=str(tmp_path)), cfg_text='x = 1', filename='cfg.py')
     hint = lambda: resume_hint('tools/train.py', cfg)  # noqa: E731
     assert report('tools/train.py', KeyboardInterrupt(), hint) == 130
     assert 'interrupted (Ctrl-C). No checkpoint was saved yet; start ' \
@@ -103,6 +102,7 @@ def test_configs_that_are_not_python_and_bad_options(tmp_path, capsys):
 def test_top_level_typos_are_caught():
     assert edit_distance('trian_cfg', 'train_cfg') == 1
     cfg = load_config(
-        osp.join(ROOT, 'configs', 'demo', 'retinanet_efficientvit_m0_shapes.py'),
+        osp.join(ROOT, 'configs', 'demo',
+                 'retinanet_efficientvit_m0_shapes.py'),
         {'trian_cfg.max_epochs': 1})
     assert misspelt_keys(cfg) == [('trian_cfg', 'train_cfg')]

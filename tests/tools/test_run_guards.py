@@ -43,8 +43,10 @@ def problem_args(case, tmp_path, config):
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
             port = s.getsockname()[1]
-        return 'train', ['--cfg-options', f'load_from=http://127.0.0.1:'
-                         f'{port}/m.pth'], 'cannot download'
+        return 'train', [
+            '--cfg-options', f'load_from=http://127.0.0.1:'
+            f'{port}/m.pth'
+        ], 'cannot download'
     if case == 'weights-only':
         path = tmp_path / 'weights.pth'
         torch.save({'state_dict': tiny_state(config)}, path)
@@ -133,9 +135,8 @@ def test_a_run_survives_bad_data_and_resumes(tmp_path, tiny):
     # Ctrl-C in the resumed run says how to continue
     (work / 'last_checkpoint').unlink()
     second = subprocess.Popen(cmd + ['train_cfg.max_epochs=3', '--resume'],
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env,
-                              cwd=ROOT)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=ROOT)
     seen = []
     for line in second.stdout:
         seen.append(line)
@@ -154,9 +155,10 @@ def test_a_run_survives_bad_data_and_resumes(tmp_path, tiny):
 
 def test_every_config_stops_on_divergence():
     configs = [
-        'retinanet_efficientvit_m4_coco.py', 'mask_rcnn_efficientvit_m4_coco.py',
-        'fpn_efficientvit_m4_ade20k.py', 'upernet_efficientvit_m4_ade20k.py',
-        'efficientvit_m0_in1k.py', 'demo/retinanet_efficientvit_m0_shapes.py',
+        'retinanet_efficientvit_m4_coco.py',
+        'mask_rcnn_efficientvit_m4_coco.py', 'fpn_efficientvit_m4_ade20k.py',
+        'upernet_efficientvit_m4_ade20k.py', 'efficientvit_m0_in1k.py',
+        'demo/retinanet_efficientvit_m0_shapes.py',
         'demo/fpn_efficientvit_m0_shapes_seg.py',
         'demo/efficientvit_m0_shapes_cls.py'
     ]
