@@ -9,7 +9,7 @@ import math
 import os
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -23,9 +23,11 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def time_interleaved(steps: Dict[str, Callable[[], object]], warmup: int = 3,
-                     repeats: int = 7, device='cpu', calls: int = 1,
-                     min_run_s: float = 0.) -> Dict[str, List[float]]:
+def time_interleaved(
+    steps: Dict[str, Callable[[], object]], warmup: int = 3, repeats: int = 7,
+    device='cpu', calls: int = 1, min_run_s: float = 0.,
+    before_run: Optional[Dict[str, Callable[[], object]]] = None
+) -> Dict[str, List[float]]:
     """Seconds per call of each step: ``repeats`` timed runs each, the steps
     taken in turn.
 
@@ -33,10 +35,14 @@ def time_interleaved(steps: Dict[str, Callable[[], object]], warmup: int = 3,
     ``warmup`` untimed runs come first. With ``min_run_s``, a fast step gets
     as many calls per run as fill ``min_run_s`` (judged by its fastest
     warm-up run), so that a run is not dominated by the caches the previous
-    step left cold.
+    step left cold. ``before_run[name]()``, if given, runs before each run
+    of step ``name``, untimed (to set up the conditions it is timed in).
     """
+    before_run = before_run or {}
 
-    def run(step, n) -> float:
+    def run(step, n, name) -> float:
+        if name in before_run:
+            before_run[name]()
         start = time.perf_counter()
         for _ in range(n):
             step()
@@ -45,13 +51,13 @@ def time_interleaved(steps: Dict[str, Callable[[], object]], warmup: int = 3,
 
     per_run = {}
     for name, step in steps.items():
-        fastest = min([run(step, calls) for _ in range(warmup)] or [0.])
+        fastest = min([run(step, calls, name) for _ in range(warmup)] or [0.])
         per_run[name] = max(calls, math.ceil(min_run_s / fastest)) \
             if min_run_s and fastest > 0 else calls
     seconds: Dict[str, List[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            seconds[name].append(run(step, per_run[name]))
+            seconds[name].append(run(step, per_run[name], name))
     return seconds
 
 

@@ -44,10 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         '--num-vis', type=int, help='val samples in predictions.png (default: '
         "the config's shapes_demo.num_vis)")
     cli.add_threads(
-        parser, why=': OMP_NUM_THREADS of the training; '
-        "default: torch's (one per core). On a machine other "
-        'jobs keep busy, 1 can be much faster than threads that '
-        'wait for each other')
+        parser, why=': OMP_NUM_THREADS of the training, the most it uses; '
+        "default: torch's (one per core). While other processes keep cores "
+        'busy, the training uses fewer (AdaptiveThreadsHook)')
     return parser
 
 

@@ -110,11 +110,16 @@ class AdaptiveThreadsHook(Hook):
     def before_train(self, runner) -> None:
         if torch.cuda.is_available() or not os.path.exists('/proc/stat'):
             return
-        self.max_threads = torch.get_num_threads()
+        self.start(runner, torch.get_num_threads())
+
+    def start(self, runner, max_threads: int, look_s: float = 0.5) -> None:
+        """Look at the machine for ``look_s`` and set the threads (at most
+        ``max_threads`` from now on)."""
+        self.max_threads = max_threads
         self.cores = len(os.sched_getaffinity(0)) if hasattr(
             os, 'sched_getaffinity') else (os.cpu_count() or 1)
         self._load = OtherLoad()
-        time.sleep(0.5)  # the first decision, before the first step
+        time.sleep(look_s)  # the first decision, before the first step
         self._adapt(runner)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,

@@ -13,7 +13,7 @@ import os.path as osp
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import DataFaultError
-from .config import DATALOADERS, dataset_cfgs
+from .config import DATALOADERS, dataset_cfgs, registered_class
 
 # heads whose num_classes is no count of the dataset's classes
 _CLASS_AGNOSTIC = ('rpn_head', )
@@ -57,10 +57,12 @@ def check_class_count(classes: Sequence[str], model_cfg, where: str) -> None:
             f'metainfo=dict(classes=...) with the {num} classes of the model.')
 
 
-def config_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
+def config_classes(ds_cfg: dict,
+                   scope: Optional[str] = None) -> Optional[Tuple[str, ...]]:
     """The classes a dataset config will have, without building it:
     ``metainfo.classes``, else the dataset type's own ``METAINFO``, else
-    the class folders of an mmpretrain ``CustomDataset``; None if unknown."""
+    the class folders of an mmpretrain ``CustomDataset``; None if unknown.
+    ``scope``: the toolbox whose registry holds the dataset type."""
     meta = ds_cfg.get('metainfo')
     if isinstance(meta, dict) and meta.get('classes'):
         return tuple(meta['classes'])
@@ -74,11 +76,8 @@ def config_classes(ds_cfg: dict) -> Optional[Tuple[str, ...]]:
                 d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))
             return tuple(found) or None
         return None
-    from mmengine.registry import DATASETS
-    try:
-        cls = DATASETS.get(kind) if isinstance(kind, str) else kind
-    except Exception:
-        cls = None
+    cls = registered_class(kind, 'dataset', scope) if isinstance(kind,
+                                                                 str) else kind
     classes = (getattr(cls, 'METAINFO', None) or {}).get('classes')
     return tuple(classes) if classes else None
 
@@ -90,7 +89,7 @@ def check_classes(cfg, loaders=DATALOADERS) -> None:
         for path, ds in dataset_cfgs(cfg.get(key)):
             if 'dataset' in ds or 'datasets' in ds:
                 continue  # a wrapper; its inner datasets are checked
-            classes = config_classes(ds)
+            classes = config_classes(ds, cfg.get('default_scope'))
             if classes:
                 check_class_count(classes, cfg.get('model'),
                                   f'{key}.{path} ({ds.get("type")})')

@@ -59,6 +59,40 @@ def evaluator_cfgs(cfg) -> List[dict]:
     return out
 
 
+def registries():
+    """Every registry of mmengine and of the toolboxes imported so far."""
+    from mmengine import registry
+    roots = [
+        r for r in vars(registry).values() if isinstance(r, registry.Registry)
+    ]
+    while roots:
+        reg = roots.pop()
+        yield reg
+        roots.extend(reg.children.values())
+
+
+def registered_class(name: str, kind: Optional[str] = None,
+                     scope: Optional[str] = None):
+    """The class registered as ``name``: in the ``kind`` registry ('model',
+    'dataset'...) of toolbox ``scope`` if given (its modules imported), else
+    in any registry imported so far; None if there is none."""
+    if scope and kind:
+        import importlib
+        try:
+            reg = getattr(
+                importlib.import_module(f'{scope}.registry'),
+                f'{kind.upper()}S')
+            found = reg.get(name)
+        except Exception:  # no such toolbox or registry
+            found = None
+        if found is not None:
+            return found
+    for reg in registries():
+        if (kind is None or reg.name == kind) and name in reg.module_dict:
+            return reg.module_dict[name]
+    return None
+
+
 def is_remote(path: str) -> bool:
     """Whether ``path`` is a URL (``http://``, ``s3://``...)."""
     return '://' in path

@@ -1,5 +1,6 @@
-"""How the tools report problems a user can fix: a short message (at most
-:data:`MAX_LINES` lines), no traceback, a non-zero exit status.
+"""How the tools report problems a user can fix: a short message (a line
+or two; lists of missing files are the longest, and :data:`MAX_LINES` is
+the most ever printed), no traceback, a non-zero exit status.
 
 The one engine for it. :func:`as_user_error` recognises, besides
 :class:`~efficientvit_mm.errors.UserError` itself, the errors of the
@@ -19,7 +20,7 @@ from typing import Callable, Optional
 from ..errors import PreflightError, UserError
 
 DEBUG_ENV = 'EVIT_DEBUG'
-MAX_LINES = 5
+MAX_LINES = 20
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C
 
 # mmengine's registry prefixes the errors of a build with the class
@@ -56,29 +57,11 @@ def message_of(err: BaseException) -> str:
     return text.strip()
 
 
-def _registries():
-    """Every registry of mmengine and of the toolboxes imported so far."""
-    from mmengine import registry
-    roots = [
-        r for r in vars(registry).values() if isinstance(r, registry.Registry)
-    ]
-    while roots:
-        reg = roots.pop()
-        yield reg
-        roots.extend(reg.children.values())
-
-
-def _registered_class(name: str):
-    """The class registered as ``name`` in any registry, or None."""
-    for reg in _registries():
-        if name in reg.module_dict:
-            return reg.module_dict[name]
-    return None
-
-
 def _arguments_of(name: str) -> list:
     import inspect
-    cls = _registered_class(name)
+
+    from .config import registered_class
+    cls = registered_class(name)
     if cls is None:
         return []
     names = []
@@ -116,8 +99,9 @@ def _unregistered_type(text: str) -> Optional[UserError]:
         return None
     name, where = found.groups()
     scope, _, kind = where.partition('::')
+    from .config import registries
     known = [
-        key for reg in _registries() if reg.name == kind
+        key for reg in registries() if reg.name == kind
         for key in reg.module_dict
     ]
     guess = nearest(name, known, max_distance=3)

@@ -193,12 +193,14 @@ def check_widths(cfg) -> None:
 
 
 def preflight_train(cfg, config_path: str) -> None:
+    from .classes import check_classes
     check_widths(cfg)
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') and cfg.get('val_dataloader') and \
             cfg.get('val_evaluator'):
         loaders.append('val_dataloader')
     check_datasets(cfg, loaders, 'train', config_path)
+    check_classes(cfg, loaders)
     check_pretrained(cfg, 'train', config_path)
     resume = cfg.get('resume')
     load_from = cfg.get('load_from')
@@ -210,3 +212,5 @@ def preflight_test(cfg, config_path: str, checkpoint: str) -> None:
     check_widths(cfg)
     check_checkpoint_file(checkpoint, 'checkpoint')
     check_datasets(cfg, ['test_dataloader'], 'test', config_path)
+    from .classes import check_classes
+    check_classes(cfg, ['test_dataloader'])

@@ -54,11 +54,11 @@ def test_registry_prefixes_and_worker_tracebacks_are_stripped():
 
 def test_report_is_short_and_keeps_bugs(capsys, monkeypatch):
     monkeypatch.delenv('EVIT_DEBUG', raising=False)
-    long = PreflightError('\n'.join(f'line {i}' for i in range(9)))
-    assert report('tool', long) == 1
+    wall = PreflightError('\n'.join(f'line {i}' for i in range(30)))
+    assert report('tool', wall) == 1
     err = capsys.readouterr().err
-    assert len(err.splitlines()) == 5 and 'Traceback' not in err
-    assert err.startswith('tool: error: line 0') and '(5 more lines)' in err
+    assert len(err.splitlines()) == 20 and 'Traceback' not in err
+    assert err.startswith('tool: error: line 0') and '(11 more lines)' in err
     with pytest.raises(ZeroDivisionError):  # a bug: its traceback counts
         report('tool', ZeroDivisionError('x'))
     monkeypatch.setenv('EVIT_DEBUG', '1')
