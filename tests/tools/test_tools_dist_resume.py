@@ -52,7 +52,9 @@ def run_script(args, env):
 
 
 def assert_two_process_training(log, work_dir):
-    assert "dist_cfg: {'backend': 'gloo'}" in log
+    # gloo on CPUs, and the default collective timeout (a hung peer ends
+    # the job, see tests/runtime/test_dist_timeout.py)
+    assert "dist_cfg: {'backend': 'gloo', 'timeout': 600.0}" in log
     assert 'Distributed training: True' in log
     # 8 images, 2 per process, 2 processes: 2 iterations per epoch
     assert 'Epoch(train) [1][2/2]' in log.replace('  ', ' ')
