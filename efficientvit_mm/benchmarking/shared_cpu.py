@@ -1,34 +1,43 @@
 """Training steps on a CPU another process joins: the figures of
 ``benchmarks/demo_under_load.py``.
 
-One process, one model (the detection demo's RetinaNet-M0, a batch of 8
-images of 192x192), four contenders timed in turn by
-:func:`~efficientvit_mm.benchmarking.timing.time_interleaved`:
+The detection demo's training step (RetinaNet-EfficientViT-M0, 8 images of
+192x192) runs in one worker process per thread policy; OpenMP reads its
+waiting policy when a process starts, so each policy needs its own. The
+parent times them in turn with
+:func:`~efficientvit_mm.benchmarking.timing.time_interleaved` (a step is a
+request to a worker and its answer), each with a competing process, which
+spins on one core, paused (SIGSTOP, ``idle``) or running (``busy``).
 
-* ``fixed`` threads (all cores, OpenMP waiting as configured: the demo
-  before :class:`~efficientvit_mm.engine.cpu_threads.AdaptiveThreadsHook`)
-  or ``adaptive`` ones (the hook, as the demo configs use it);
-* ``idle``: the competitor, a process spinning on one core, is paused
-  (SIGSTOP); ``busy``: it runs.
-
-Before each run of an ``adaptive`` contender (untimed) the hook looks at
-the machine for a second, as it does within ``interval_s`` of a change, so
-the figures are its steady state; its reaction time is that interval plus
-one step.
+Before each run of an ``adaptive`` worker, its
+:class:`~efficientvit_mm.engine.cpu_threads.AdaptiveThreadsHook` looks at
+the machine for a second (untimed), as it does within ``interval_s`` of a
+change: the figures are its steady state; its reaction time is that
+interval plus one step.
 """
+import json
 import os
+import os.path as osp
 import signal
 import subprocess
 import sys
 import types
 from typing import Callable, Dict, List
 
-import torch
-
 from .timing import time_interleaved
-from .training import build_for_training, det_batch
 
 DEMO_CONFIG = 'configs/demo/retinanet_efficientvit_m0_shapes.py'
+# the folder holding the package, for the workers' imports
+_PACKAGE_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+# name -> (environment of the worker, whether the hook sets its threads)
+POLICIES = {
+    'spin': ({}, False),  # libgomp's default: spin a while, then sleep
+    'passive': ({
+        'OMP_WAIT_POLICY': 'PASSIVE'
+    }, False),
+    'adaptive': ({}, True),  # the demo now
+}
 
 
 class Competitor:
@@ -50,55 +59,92 @@ class Competitor:
         self.proc.wait()
 
 
-def _quiet_runner() -> types.SimpleNamespace:
-    return types.SimpleNamespace(
-        logger=types.SimpleNamespace(info=lambda msg: None))
+class StepWorker:
+    """A process holding the demo's model, batch and optimizer, running
+    training steps when asked (``step``) and letting its threads hook look
+    at the machine (``look``)."""
+
+    def __init__(self, config: str, env: Dict[str, str], adaptive: bool):
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', __name__, config,
+             json.dumps(adaptive)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONWARNINGS='ignore',
+                     PYTHONPATH=_PACKAGE_ROOT, **env))
+        self.ask('ready')
+
+    def ask(self, command: str) -> str:
+        if command != 'ready':
+            self.proc.stdin.write(command + '\n')
+            self.proc.stdin.flush()
+        while True:  # the toolboxes print while building
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError('the step worker died')
+            if line.startswith('@'):
+                return line[1:].strip()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
-def contenders(step: Callable, competitor: Competitor, threads: int):
-    """(steps, before_run) for :func:`time_interleaved`: one step under
-    each ``{fixed|adaptive}/{idle|busy}`` condition, and the untimed set-up
-    of each run (competitor paused or running; threads fixed, or decided by
-    the hook after one second's look)."""
+def serve(config: str, adaptive: bool) -> None:
+    """The worker's loop: 'step' runs one training step, 'look' lets the
+    hook decide the threads; each answered with an '@' line."""
+    import torch
+
     from ..engine.cpu_threads import AdaptiveThreadsHook
-    hook, runner = AdaptiveThreadsHook(), _quiet_runner()
-    steps, before_run = {}, {}
-    for policy in ('fixed', 'adaptive'):
-        for busy in (False, True):
-            name = f'{policy}/{"busy" if busy else "idle"}'
-
-            def setup(policy=policy, busy=busy):
-                (competitor.run if busy else competitor.pause)()
-                torch.set_num_threads(threads)
-                if policy == 'adaptive':
-                    hook.start(runner, threads, look_s=1.)
-
-            def one_step(policy=policy):
-                step()
-                if policy == 'adaptive':
-                    hook.after_train_iter(runner, 0)
-
-            steps[name], before_run[name] = one_step, setup
-    return steps, before_run
-
-
-def shared_cpu_figures(config: str = DEMO_CONFIG, repeats: int = 3,
-                       min_run_s: float = 8.) -> Dict[str, List[float]]:
-    """Seconds per step of each contender (``repeats`` runs each)."""
+    from .training import build_for_training, det_batch
     model, wrapper = build_for_training(config)
     batch = det_batch(8, (192, 192), boxes=4, num_classes=4)
     threads = torch.get_num_threads()
+    hook = AdaptiveThreadsHook()
+    runner = types.SimpleNamespace(
+        logger=types.SimpleNamespace(info=lambda msg: None))
+    print('@ready', flush=True)
+    for command in sys.stdin:
+        if command.strip() == 'look' and adaptive:
+            hook.start(runner, threads, look_s=1.)
+        elif command.strip() == 'step':
+            model.train_step(batch, wrapper)
+            if adaptive:
+                hook.after_train_iter(runner, 0)
+        print(f'@{torch.get_num_threads()}', flush=True)
+
+
+def shared_cpu_figures(
+        config: str = DEMO_CONFIG, repeats: int = 3, min_run_s: float = 8.,
+        threads: Dict[str, List[int]] = None) -> Dict[str, List[float]]:
+    """Seconds per step of every ``{policy}/{idle|busy}`` contender;
+    ``threads`` (if given) gets the thread count each run started with."""
     competitor = Competitor()
+    workers = {
+        name: StepWorker(config, env, adaptive)
+        for name, (env, adaptive) in POLICIES.items()
+    }
+    steps: Dict[str, Callable] = {}
+    before_run: Dict[str, Callable] = {}
     try:
-        steps, before_run = contenders(
-            lambda: model.train_step(batch, wrapper), competitor, threads)
+        for name, worker in workers.items():
+            for busy in (False, True):
+                key = f'{name}/{"busy" if busy else "idle"}'
+
+                def setup(worker=worker, busy=busy, key=key):
+                    (competitor.run if busy else competitor.pause)()
+                    count = int(worker.ask('look'))
+                    if threads is not None:
+                        threads.setdefault(key, []).append(count)
+
+                steps[key] = lambda worker=worker: worker.ask('step')
+                before_run[key] = setup
         return time_interleaved(steps, warmup=1, repeats=repeats,
                                 min_run_s=min_run_s, before_run=before_run)
     finally:
         competitor.close()
-        torch.set_num_threads(threads)
+        for worker in workers.values():
+            worker.close()
 
 
-def wait_policy() -> str:
-    return os.environ.get('OMP_WAIT_POLICY', 'unset (libgomp spins, then '
-                          'sleeps)')
+if __name__ == '__main__':  # a StepWorker
+    serve(sys.argv[1], json.loads(sys.argv[2]))

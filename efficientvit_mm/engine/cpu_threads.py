@@ -103,7 +103,7 @@ class AdaptiveThreadsHook(Hook):
     """
     priority = 'LOWEST'
 
-    def __init__(self, interval_s: float = 5.):
+    def __init__(self, interval_s: float = 2.):
         self.interval_s = interval_s
         self._load: Optional[OtherLoad] = None
 
