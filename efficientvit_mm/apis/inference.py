@@ -12,6 +12,7 @@ import json
 import os
 import os.path as osp
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
