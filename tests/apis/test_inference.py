@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ROOT, load_tool
-
 from efficientvit_mm.apis import build_model, run_demo
 from efficientvit_mm.errors import CheckpointMismatchError, InputError
 from efficientvit_mm.runtime import load_config
+from helpers import ROOT, load_tool
 
 CONFIGS = {
     'det': 'configs/demo/retinanet_efficientvit_m0_shapes.py',
@@ -40,8 +39,9 @@ def images(tmp_path_factory):
     """A folder of three 96x96 shapes scenes and a 4-frame video of them."""
     from efficientvit_mm.datasets import ShapesGenerator
     root = tmp_path_factory.mktemp('demo_inputs')
-    scenes = [s.image for s in ShapesGenerator(image_size=96,
-                                               seed=3).scenes(4)]
+    scenes = [
+        s.image for s in ShapesGenerator(image_size=96, seed=3).scenes(4)
+    ]
     folder = root / 'folder'
     folder.mkdir()
     for i, image in enumerate(scenes[:3]):
@@ -54,8 +54,8 @@ def images(tmp_path_factory):
     for image in scenes:
         writer.write(np.ascontiguousarray(image[..., ::-1]))
     writer.release()
-    return dict(folder=str(folder), image=str(folder / 'scene_0.jpg'),
-                video=video)
+    return dict(
+        folder=str(folder), image=str(folder / 'scene_0.jpg'), video=video)
 
 
 @pytest.fixture(scope='module')
@@ -72,9 +72,10 @@ def checkpoints(tmp_path_factory):
 
 
 def demo(task, images, checkpoints, tmp_path, source='folder', **kwargs):
-    return run_demo(images[source], osp.join(ROOT, CONFIGS[task]),
-                    checkpoints[task], str(tmp_path / task),
-                    cfg_options=OPTIONS.get(task), **kwargs)
+    return run_demo(images[source], osp.join(ROOT,
+                                             CONFIGS[task]), checkpoints[task],
+                    str(tmp_path / task), cfg_options=OPTIONS.get(task),
+                    **kwargs)
 
 
 def saved(tmp_path, task):
@@ -96,8 +97,8 @@ def test_detection_folder_and_threshold(images, checkpoints, tmp_path):
             assert inst['class_name'] == classes[inst['label']]
             x1, y1, x2, y2 = inst['bbox']
             assert x1 <= x2 and y1 <= y2 and 0 <= inst['score'] <= 1
-        drawn = cv2.imread(str(tmp_path / 'det' / 'vis' /
-                               osp.basename(record['file'])))
+        drawn = cv2.imread(
+            str(tmp_path / 'det' / 'vis' / osp.basename(record['file'])))
         assert drawn.shape == (96, 96, 3)
     scores = [i['score'] for r in out['results'] for i in r['instances']]
     thr = float(np.median(scores))
@@ -135,8 +136,8 @@ def test_semantic_segmentation_label_maps(images, checkpoints, tmp_path):
     out = demo('seg', images, checkpoints, tmp_path)
     assert out['classes'][0] == 'background' and len(out['classes']) == 5
     for record in out['results']:
-        labels = cv2.imread(str(tmp_path / 'seg' / record['label_map']),
-                            cv2.IMREAD_UNCHANGED)
+        labels = cv2.imread(
+            str(tmp_path / 'seg' / record['label_map']), cv2.IMREAD_UNCHANGED)
         assert labels.shape == (96, 96) and labels.max() < 5
         assert sum(record['pixel_share'].values()) == pytest.approx(1, 1e-3)
 
@@ -158,14 +159,15 @@ def test_classification_through_the_tool(images, checkpoints, tmp_path):
 
 @pytest.mark.parametrize('problem', ['missing', 'folder', 'suffix', 'thr'])
 def test_bad_inputs(problem, images, checkpoints, tmp_path):
-    inputs = dict(missing=str(tmp_path / 'nope.jpg'), folder=str(tmp_path),
-                  suffix=osp.join(images['folder'], 'notes.txt'),
-                  thr=images['image'])
+    inputs = dict(
+        missing=str(tmp_path / 'nope.jpg'), folder=str(tmp_path),
+        suffix=osp.join(images['folder'], 'notes.txt'), thr=images['image'])
     message = dict(missing='not found', folder='holds no images',
                    suffix='neither an image', thr='--score-thr')[problem]
     with pytest.raises(InputError, match=message):
-        run_demo(inputs[problem], osp.join(ROOT, CONFIGS['cls']),
-                 checkpoints['cls'], str(tmp_path / 'out'),
+        run_demo(inputs[problem], osp.join(ROOT,
+                                           CONFIGS['cls']), checkpoints['cls'],
+                 str(tmp_path / 'out'),
                  score_thr=2.0 if problem == 'thr' else 0.3)
 
 
