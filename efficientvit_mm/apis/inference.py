@@ -217,10 +217,14 @@ class DetectionPredictor(Predictor):
             if masks is not None:
                 item['mask'] = rle(masks[i])
             instances.append(item)
-        self.visualizer.add_datasample('pred', image[..., ::-1],
-                                       data_sample=sample, draw_gt=False,
-                                       show=False,
-                                       pred_score_thr=self.score_thr)
+        with warnings.catch_warnings():  # boxes over the edge are drawn cut
+            warnings.filterwarnings(
+                'ignore', message='Warning: The (bbox|polygon) is out of '
+                'bounds')
+            self.visualizer.add_datasample('pred', image[..., ::-1],
+                                           data_sample=sample, draw_gt=False,
+                                           show=False,
+                                           pred_score_thr=self.score_thr)
         return dict(instances=instances), self.visualizer.get_image()
 
 
