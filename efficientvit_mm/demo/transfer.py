@@ -102,6 +102,8 @@ def run_transfer_demo(args: argparse.Namespace) -> dict:
     shutil.copyfile(cls['checkpoint'], target)
     say(f'step 2/4: classifier checkpoint copied to {target}')
     schedule = schedule_options(args.epochs)
+    if args.seed is not None:
+        schedule['randomness.seed'] = args.seed
     say('step 3/4: RetinaNet-M0 initialised from the classifier')
     pretrained = finetune(
         args, 'pretrained', work_dir,
@@ -113,10 +115,11 @@ def run_transfer_demo(args: argparse.Namespace) -> dict:
     scratch = finetune(args, 'scratch', work_dir,
                        dict(schedule, **{'model.backbone.init_cfg': None}))
     epochs = args.epochs or det_cfg.train_cfg.max_epochs
-    result = dict(classifier=cls, epochs=epochs,
-                  train_images=det_cfg.shapes_data.splits.train,
-                  pretrained=pretrained, scratch=scratch, minutes=round(
-                      (time.time() - start) / 60, 1))
+    result = dict(
+        classifier=cls, epochs=epochs,
+        seed=det_cfg.randomness.seed if args.seed is None else args.seed,
+        train_images=det_cfg.shapes_data.splits.train, pretrained=pretrained,
+        scratch=scratch, minutes=round((time.time() - start) / 60, 1))
     with open(osp.join(work_dir, 'transfer_result.json'), 'w') as f:
         json.dump(result, f, indent=2)
     say('-' * 60)
@@ -144,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--epochs', type=int,
         help="detector epochs of both runs (default: the config's)")
+    parser.add_argument(
+        '--seed', type=int,
+        help="random seed of both detector runs (default: the config's)")
     cli.add_threads(parser, why=': OMP_NUM_THREADS of the trainings')
     return parser
 
