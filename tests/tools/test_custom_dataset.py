@@ -50,7 +50,12 @@ SMALL = {
     'det':
     COCO_SMALL + ['model.test_cfg.score_thr=0.0'],
     'ins':
-    COCO_SMALL + ['model.test_cfg.rcnn.score_thr=0.0'],
+    COCO_SMALL + [
+        'model.test_cfg.rcnn.score_thr=0.0',
+        'model.test_cfg.rcnn.max_per_img=10',
+        'model.train_cfg.rpn_proposal.max_per_img=100',
+        'model.test_cfg.rpn.max_per_img=100'
+    ],
     'seg':
     LIGHT + [
         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
@@ -103,15 +108,15 @@ def project(tmp_path_factory):
 
 
 def run_documented(project, command, work_dir, task, replace=None):
-    """Run a command of the guide in ``project``: this checkout's tools and
-    configs, mmdet's packaged tools, the task's small settings, and the
-    words of ``replace`` replaced."""
+    """Run a command of the guide in ``project`` with this checkout's tools
+    and configs, mmdet's packaged tools, the task's small settings and the
+    words of ``replace`` replaced; returns its output.
+
+    ``mim`` runs as a command of its own; the ``python SCRIPT`` commands run
+    in this process, as ``python`` would run them (a fresh interpreter
+    would spend its first 7 s importing the toolboxes again)."""
     import mmdet
     argv = [(replace or {}).get(a, a) for a in documented(command).split()]
-    if argv[0] == 'mim':
-        argv = ['-m'] + argv
-    else:
-        argv = argv[1:]
     argv = [
         a.replace(MMDET_TOOLS,
                   osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools/'))
@@ -122,21 +127,33 @@ def run_documented(project, command, work_dir, task, replace=None):
         for a in argv
     ]
     argv += ['--work-dir', work_dir, '--cfg-options'] + SMALL[task]
-    return run_tool(argv, cwd=project, env=dict(PYTHONPATH=ROOT))
+    if argv[0] == 'mim':
+        proc = run_tool(['-m'] + argv, cwd=project, env=dict(PYTHONPATH=ROOT))
+        return proc.stdout + proc.stderr
+    return run_script(argv[1], argv[2:], cwd=project)
 
 
-def run_script(path, args):
-    """A script of a toolbox run in this process, as ``python path args``
-    runs it (these two are quick; a fresh process would import it all
-    again)."""
+def run_script(path, args, cwd=None):
+    """``python path args`` in this process (in ``cwd``); returns what it
+    printed, and fails unless it ended with exit status 0."""
+    import contextlib
+    import io
     import runpy
     import sys
-    argv = sys.argv
+    argv, here = sys.argv, os.getcwd()
     sys.argv = [path] + list(args)
+    out = io.StringIO()
     try:
-        runpy.run_path(path, run_name='__main__')
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            runpy.run_path(path, run_name='__main__')
+    except SystemExit as done:
+        assert done.code in (0, None), out.getvalue()[-3000:]
     finally:
         sys.argv = argv
+        os.chdir(here)
+    return out.getvalue()
 
 
 def load(checkpoint):
@@ -167,11 +184,10 @@ def test_every_custom_config_is_documented():
         documented(f'python tools/train.py {config}')
 
 
-def test_detection_with_mim(project, tmp_path, monkeypatch, capfd):
+def test_detection_with_mim(project, tmp_path):
     work_dir = str(tmp_path / 'det')
-    proc = run_documented(project, f'mim train mmdet {CONFIGS["det"]}',
-                          work_dir, 'det')
-    log = proc.stdout + proc.stderr
+    log = run_documented(project, f'mim train mmdet {CONFIGS["det"]}',
+                         work_dir, 'det')
     assert_backbone_loaded(log)
     assert 'Training finished successfully' in log
     # the classes of the config reached the model's meta data
@@ -192,23 +208,22 @@ def test_detection_with_mim(project, tmp_path, monkeypatch, capfd):
             png
         ])
     assert osp.getsize(png) > 1000
-    monkeypatch.chdir(project)
-    run_script(
+    log = run_script(
         osp.join(tools, 'benchmark.py'), [
             osp.join(ROOT, CONFIGS['det']), '--task', 'dataloader',
             '--dataset-type', 'train', '--max-iter', '2', '--num-warmup', '0',
             '--log-interval', '1', '--repeat-num', '1', '--work-dir',
             str(tmp_path / 'bench'), '--cfg-options'
-        ] + ONE_PROCESS[:2] + ['train_dataloader.batch_size=1'])
-    assert 'Overall fps' in capfd.readouterr().out
+        ] + ONE_PROCESS[:2] + ['train_dataloader.batch_size=1'], cwd=project)
+    assert 'Overall fps' in log
 
 
 def test_instance_segmentation_with_mmdet_tools(project, tmp_path):
     config = CONFIGS['ins']
     work_dir = str(tmp_path / 'ins')
-    proc = run_documented(project, f'python {MMDET_TOOLS}train.py {config}',
-                          work_dir, 'ins')
-    assert_backbone_loaded(proc.stdout + proc.stderr)
+    log = run_documented(project, f'python {MMDET_TOOLS}train.py {config}',
+                         work_dir, 'ins')
+    assert_backbone_loaded(log)
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     state = load(ckpt)['state_dict']
     assert state['roi_head.bbox_head.fc_cls.weight'].shape[0] == 4 + 1
@@ -223,9 +238,9 @@ def test_instance_segmentation_with_mmdet_tools(project, tmp_path):
 
 def test_semantic_segmentation(project, tmp_path):
     work_dir = str(tmp_path / 'seg')
-    proc = run_documented(project, f'python tools/train.py {CONFIGS["seg"]}',
-                          work_dir, 'seg')
-    assert_backbone_loaded(proc.stdout + proc.stderr)
+    log = run_documented(project, f'python tools/train.py {CONFIGS["seg"]}',
+                         work_dir, 'seg')
+    assert_backbone_loaded(log)
     metrics = last_metrics(work_dir)
     assert 0.0 <= metrics['mIoU'] <= 100.0
     state = load(osp.join(work_dir, 'iter_2.pth'))['state_dict']
@@ -234,9 +249,9 @@ def test_semantic_segmentation(project, tmp_path):
 
 def test_classification_from_folders(project, tmp_path):
     work_dir = str(tmp_path / 'cls')
-    proc = run_documented(project, f'python tools/train.py {CONFIGS["cls"]}',
-                          work_dir, 'cls')
-    assert_backbone_loaded(proc.stdout + proc.stderr)
+    log = run_documented(project, f'python tools/train.py {CONFIGS["cls"]}',
+                         work_dir, 'cls')
+    assert_backbone_loaded(log)
     metrics = last_metrics(work_dir)
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
     ckpt = load(osp.join(work_dir, 'epoch_1.pth'))
