@@ -25,14 +25,11 @@ def parse_args(argv=None):
         'video (.mp4, .avi, ...)')
     parser.add_argument('config', help='the config of the model')
     parser.add_argument('checkpoint', help='its trained weights')
+    parser.add_argument('--out-dir', default='outputs/demo',
+                        help='for predictions.json and the drawings')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument(
-        '--out-dir', default='outputs/demo',
-        help='where predictions.json and the drawings go '
-        '(default: outputs/demo)')
-    parser.add_argument('--device', default='cpu',
-                        help='cpu, cuda or cuda:N (default: cpu)')
-    parser.add_argument(
-        '--score-thr', type=float, default=0.3,
+        '--score-thr', type=float, default=0.3, metavar='THR',
         help='detections (and classes) scoring lower are left out of the '
         'JSON and the drawings (default: 0.3)')
     cli.add_cfg_options(parser)

@@ -10,34 +10,30 @@
 #   python tools/train.py configs/custom/efficientvit_m4_custom_folders.py
 _base_ = ['../efficientvit_m4_in1k.py']
 
-data_root = 'data/my_images'
 # 1. The class names. Labels follow the folder names in sorted order,
 #    whatever order is written here: list them sorted.
 classes = ('circle', 'square', 'star', 'triangle')
-metainfo = dict(classes=classes)
+num_classes = len(classes)
 
+# 2. The ImageNet weights: the backbone's (the 1000-class head of the
+#    release is left out; the new head starts from random weights).
+pretrained = 'checkpoints/efficientvit_m4.pth'
+# 3. One score per class (top-k accuracies need k <= num_classes); Mixup
+#    and CutMix make their one-hot targets with data_preprocessor's count.
 model = dict(
-    # 2. The ImageNet weights: the backbone's (the 1000-class head of the
-    #    release is left out; the new head starts from random weights).
-    backbone=dict(
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/efficientvit_m4.pth')),
-    # 3. One score per class; top-k accuracies need k <= len(classes).
-    head=dict(num_classes=len(classes), topk=(1, )))
-# ... and Mixup/CutMix make their one-hot targets with this many classes
-data_preprocessor = dict(num_classes=len(classes))
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    head=dict(num_classes=num_classes, topk=(1, )))
+data_preprocessor = dict(num_classes=num_classes)
 
 # 4. Where the class folders are.
+dataset = dict(type='CustomDataset', data_root='data/my_images',
+               metainfo=dict(classes=classes))
 train_dataloader = dict(
-    batch_size=64,
-    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root,
-                 data_prefix='train', metainfo=metainfo,
-                 pipeline={{_base_.train_pipeline}}))
+    batch_size=64, dataset=dict(_delete_=True, data_prefix='train',
+                                pipeline={{_base_.train_pipeline}}, **dataset))
 val_dataloader = dict(
-    batch_size=64,
-    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root,
-                 data_prefix='val', metainfo=metainfo,
-                 pipeline={{_base_.test_pipeline}}))
+    batch_size=64, dataset=dict(_delete_=True, data_prefix='val',
+                                pipeline={{_base_.test_pipeline}}, **dataset))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator

@@ -9,30 +9,27 @@
 #   python tools/train.py configs/custom/mask_rcnn_efficientvit_m4_custom_coco.py
 _base_ = ['../mask_rcnn_efficientvit_m4_coco.py']
 
-data_root = 'data/my_coco/'
-# 1. The class names, spelt as the "categories" of your json name them.
+# 1. The class names, spelt as the "categories" of your json name them,
+#    and where the dataset is.
 classes = ('circle', 'square', 'triangle', 'star')
-metainfo = dict(classes=classes)
+data_root = 'data/my_coco/'
+dataset = dict(data_root=data_root, metainfo=dict(classes=classes))
 
+# 2. The ImageNet weights of the backbone: the task config's
+#    (checkpoints/efficientvit_m4.pth, the official release file).
+# 3. Both RoI heads predict per class (the RPN is class-agnostic).
 model = dict(
-    # 2. The ImageNet weights of the backbone.
-    backbone=dict(
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/efficientvit_m4.pth')),
-    # 3. Both RoI heads predict per class (the RPN is class-agnostic).
     roi_head=dict(
-        bbox_head=dict(num_classes=len(classes)),
-        mask_head=dict(num_classes=len(classes))))
+        bbox_head=dict(num_classes=len(classes)), mask_head=dict(
+            num_classes=len(classes))))
 
-# 4. Where the images and annotations are.
+# 4. The annotation files and image folders of each split.
 train_dataloader = dict(
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_train.json', data_prefix=dict(
-                     img='train/')))
+    dataset=dict(ann_file='annotations/instances_train.json', data_prefix=dict(
+        img='train/'), **dataset))
 val_dataloader = dict(
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_val.json', data_prefix=dict(
-                     img='val/')))
+    dataset=dict(ann_file='annotations/instances_val.json', data_prefix=dict(
+        img='val/'), **dataset))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
