@@ -25,9 +25,12 @@ def parse_args(argv=None):
         'video (.mp4, .avi, ...)')
     parser.add_argument('config', help='the config of the model')
     parser.add_argument('checkpoint', help='its trained weights')
-    parser.add_argument('--out-dir', default='outputs/demo',
-                        help='for predictions.json and the drawings')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument(
+        '--out-dir', default='outputs/demo',
+        help='for predictions.json and the drawings '
+        '(default: outputs/demo)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                        help='where the model runs (default: cpu)')
     parser.add_argument(
         '--score-thr', type=float, default=0.3, metavar='THR',
         help='detections (and classes) scoring lower are left out of the '
