@@ -26,9 +26,10 @@ from .steps import (DemoError, evaluate, generate_data, last_checkpoint, say,
 
 CLS_CONFIG = 'configs/demo/efficientvit_m0_shapes_cls.py'
 DET_CONFIG = 'configs/demo/retinanet_efficientvit_m0_shapes_transfer.py'
-# training-log lines the walkthrough shows
-PROGRESS = ('Epoch(val)', 'mAP', 'top1', 'EfficientViT backbone tensors',
-            'Error', 'error:')
+# training-log lines the walkthrough shows (strings the printed configs
+# do not hold)
+PROGRESS = ('Epoch(val) [', 'EfficientViT backbone tensors from', 'Error',
+            'error:')
 _LOADED = re.compile(r'loaded (\d+) EfficientViT backbone tensors from (\S+)')
 
 
