@@ -7,7 +7,7 @@ the problem and the fix.
 
 __all__ = [
     'UserError', 'PreflightError', 'CheckpointMismatchError',
-    'CheckpointFileError', 'CheckpointNotFoundError'
+    'CheckpointFileError', 'CheckpointNotFoundError', 'InputError'
 ]
 
 
@@ -30,3 +30,8 @@ class CheckpointFileError(UserError):
 
 class CheckpointNotFoundError(CheckpointFileError, FileNotFoundError):
     """A checkpoint file is not where the config says."""
+
+
+class InputError(UserError):
+    """An input to predict on (image, folder, video) or an inference option
+    that cannot be used."""
