@@ -1,7 +1,7 @@
 """Compatibility fixes for the pinned stack, applied once on import.
 
 Each fix is a small named function, called below and tested in
-``tests/test_compat.py``.
+``tests/runtime/test_compat.py``.
 
 * :func:`silence_pkg_resources_warning` -- mmengine and mmcv import
   ``pkg_resources`` (hence the setuptools<81 pin), and setuptools 80 warns on
@@ -19,7 +19,15 @@ Each fix is a small named function, called below and tested in
   ``getattr(HistoryBuffer, 'mean')`` (pickle protocol 2). Allowing the real
   ``getattr`` would open the door to arbitrary code, so a stand-in that only
   resolves those methods is registered under the name ``builtins.getattr``.
+* :func:`index_toolbox_configs_once` -- for every ``mmdet::`` / ``mmseg::``
+  / ``mmpretrain::`` base of a config, mmengine 0.10.7 first looks the name
+  up among the toolbox's model configs, reading its whole model index (for
+  mmdet several hundred metafiles, about a second) each time. The index is
+  read once per toolbox and process instead; lookups answer the same.
 """
+import copy
+import functools
+import os.path as osp
 import pickle
 import warnings
 
@@ -28,7 +36,7 @@ import torch
 
 __all__ = [
     'allow_mmengine_checkpoints', 'silence_pkg_resources_warning',
-    'MMENGINE_CHECKPOINT_GLOBALS'
+    'index_toolbox_configs_once', 'MMENGINE_CHECKPOINT_GLOBALS'
 ]
 
 
@@ -77,7 +85,41 @@ def silence_pkg_resources_warning() -> None:
                             category=UserWarning)
 
 
+@functools.lru_cache(maxsize=None)
+def toolbox_model_configs(package_path: str) -> dict:
+    """config name -> its model entry, from every metafile the model index
+    of the toolbox at ``package_path`` imports (the first entry of a name
+    wins, as in mmengine)."""
+    from mmengine.fileio import load
+    mim = osp.join(package_path, '.mim')
+    configs = {}
+    for metafile in load(osp.join(mim, 'model-index.yml'))['Import']:
+        for entry in load(osp.join(mim, metafile))['Models']:
+            if 'Config' in entry:
+                configs.setdefault(entry['Config'].partition('/')[-1], entry)
+    return configs
+
+
+def _model_config_entry(package_path: str, cfg_path: str) -> dict:
+    """mmengine's ``_get_cfg_metainfo``, on the index read once."""
+    configs = toolbox_model_configs(package_path)
+    if cfg_path not in configs:
+        raise ValueError(f'{cfg_path} is not a model config of '
+                         f'{osp.basename(package_path)} (one of '
+                         f'{len(configs)} in its model index)')
+    return copy.deepcopy(configs[cfg_path])
+
+
+def index_toolbox_configs_once() -> None:
+    """Let mmengine's config and hub lookups use the index read once."""
+    import mmengine.config.utils as config_utils
+    import mmengine.hub.hub as hub
+    config_utils._get_cfg_metainfo = _model_config_entry
+    hub._get_cfg_metainfo = _model_config_entry
+
+
 # before anything below imports mmengine
 silence_pkg_resources_warning()
 MMENGINE_CHECKPOINT_GLOBALS = _numpy_globals() + _mmengine_globals()
 allow_mmengine_checkpoints()
+index_toolbox_configs_once()

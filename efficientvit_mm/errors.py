@@ -10,7 +10,7 @@ __all__ = [
     'CheckpointMismatchError', 'CheckpointFileError',
     'CheckpointNotFoundError', 'CheckpointSaveError', 'ResumeError',
     'DivergenceError', 'DataFaultError', 'WorkDirBusyError',
-    'DistributedTimeoutError'
+    'DistributedTimeoutError', 'InputError'
 ]
 
 
@@ -63,3 +63,8 @@ class WorkDirBusyError(UserError):
 
 class DistributedTimeoutError(UserError):
     """A collective operation timed out: a peer stopped answering."""
+
+
+class InputError(UserError):
+    """An input to predict on (image, folder, video) or an inference option
+    that cannot be used."""

@@ -59,7 +59,26 @@ def tool_config(config: str, cfg_options: Optional[dict], launcher: str,
     stem = osp.splitext(osp.basename(config))[0]
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', stem)
+    fresh_visualizer(cfg)
     return cfg
+
+
+def fresh_visualizer(cfg) -> None:
+    """Give the run a visualizer of its own. mmengine hands back the
+    instance of an existing name, so a second run in one process (after an
+    inferencer, say) would log into the first one's folder, or nowhere;
+    without a name the runner names it after its own experiment."""
+    from mmengine.visualization import Visualizer
+    vis = cfg.get('visualizer')
+    if not isinstance(vis, dict) or 'name' not in vis:
+        return
+    kinds, taken = [Visualizer], False
+    while kinds and not taken:  # each class keeps its own instances
+        kind = kinds.pop()
+        taken = kind.check_instance_created(vis['name'])
+        kinds += kind.__subclasses__()
+    if taken:
+        vis.pop('name')
 
 
 def train_config(args):

@@ -116,3 +116,27 @@ def test_getattr_stand_in_resolves_only_history_buffer_statistics(tmp_path):
     torch.save({'buffer': buffer}, path)
     loaded = torch.load(path)['buffer']
     assert loaded.mean() == 1.5 and loaded.statistics('max') == 2.0
+
+
+def test_toolbox_model_index_is_read_once_and_answers_the_same(monkeypatch):
+    import mmengine.config.utils as config_utils
+    from mmengine.fileio import load
+    from mmengine.utils import get_installed_path
+
+    from efficientvit_mm import compat
+    from efficientvit_mm.runtime import load_config
+    assert config_utils._get_cfg_metainfo is compat._model_config_entry
+    mmdet = get_installed_path('mmdet')
+    # mmengine's own reading of the index, for comparison
+    index = load(f'{mmdet}/.mim/model-index.yml')
+    first = load(f'{mmdet}/.mim/{index["Import"][0]}')['Models'][0]
+    name = first['Config'].partition('/')[-1]
+    assert compat._model_config_entry(mmdet, name) == first
+    with pytest.raises(ValueError, match='not a model config of mmdet'):
+        compat._model_config_entry(mmdet, '_base_/models/retinanet_r50_fpn')
+    reads = []
+    monkeypatch.setattr('mmengine.fileio.load',
+                        lambda *a, **k: reads.append(a) or load(*a, **k))
+    load_config(
+        os.path.join(ROOT, 'configs', 'retinanet_efficientvit_m4_coco.py'))
+    assert not any(str(a[0]).endswith('metafile.yml') for a in reads)
