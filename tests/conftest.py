@@ -1,5 +1,13 @@
 """Fixtures of the whole suite; shared helpers are in tests/helpers/."""
+import os
 import sys
+
+# pytest-xdist runs the suite in two worker processes (pytest.ini): each
+# computes, and starts its tools, on one thread, so the two share the cores
+# instead of spinning against each other
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ['OMP_NUM_THREADS'] = '1'
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import pytest
 import torch
@@ -10,6 +18,9 @@ if ROOT not in sys.path:  # this checkout's package, installed or not
     sys.path.insert(0, ROOT)
 
 import efficientvit_mm  # noqa: E402,F401  (registers modules, applies compat)
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

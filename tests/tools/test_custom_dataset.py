@@ -133,9 +133,9 @@ def run_documented(project, command, work_dir, task, replace=None):
     return run_script(argv[1], argv[2:], cwd=project)
 
 
-def run_script(path, args, cwd=None):
+def run_script(path, args, cwd=None, status=0):
     """``python path args`` in this process (in ``cwd``); returns what it
-    printed, and fails unless it ended with exit status 0."""
+    printed, and fails unless it ended with exit status ``status``."""
     import contextlib
     import io
     import runpy
@@ -149,7 +149,9 @@ def run_script(path, args, cwd=None):
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             runpy.run_path(path, run_name='__main__')
     except SystemExit as done:
-        assert done.code in (0, None), out.getvalue()[-3000:]
+        assert (done.code or 0) == status, out.getvalue()[-3000:]
+    else:
+        assert status == 0, out.getvalue()[-3000:]
     finally:
         sys.argv = argv
         os.chdir(here)
@@ -254,3 +256,25 @@ def test_segmentation_and_classification(project, tmp_path, task, metric,
     if task == 'cls':  # named in the folders' sorted order
         assert ckpt['meta']['dataset_meta']['classes'] == ('circle', 'square',
                                                            'star', 'triangle')
+
+
+@pytest.mark.parametrize('task, head', [
+    ('det', 'model.bbox_head.num_classes'),
+    ('ins', 'model.roi_head.mask_head.num_classes'),
+    ('seg', 'model.decode_head.num_classes'),
+    ('cls', 'model.head.num_classes'),
+])
+def test_a_head_of_another_class_count_stops_before_training(
+        project, tmp_path, task, head):
+    """The guide's first edit is the classes; a head left at another count
+    stops the run before it starts, naming both and the fix."""
+    work_dir = str(tmp_path / task)
+    log = run_script(
+        osp.join(ROOT, 'tools', 'train.py'), [
+            osp.join(ROOT, CONFIGS[task]), '--work-dir', work_dir,
+            '--cfg-options', f'{head}=3'
+        ] + SMALL[task], cwd=project, status=1)
+    assert f'{head} is 3' in log, log[-2000:]
+    assert f'{head}=4' in log
+    assert len(log.strip().splitlines()) <= 5, log
+    assert not glob.glob(osp.join(work_dir, '*.pth'))

@@ -180,7 +180,7 @@ def test_mpi_launcher_two_processes(tmp_path, tiny_coco):  # noqa: F811
 
 
 def test_resume_after_kill(tmp_path, tiny_coco):  # noqa: F811
-    epochs = 6  # 4 iterations each
+    epochs = 3  # 4 iterations each
     config = tiny_config(tmp_path, tiny_coco, epochs=epochs)
     work_dir = str(tmp_path / 'work')
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1',
