@@ -1,12 +1,21 @@
-"""Split inference time into compute- and memory-bound work per block type
-(the paper's Fig. 2).
+"""Split inference time into compute- and memory-bound work per block role
+(the paper's Fig. 2), for one model or several side by side.
 
-    python tools/analysis/runtime_breakdown.py CONFIG [--device cpu|cuda] \\
-        [--batch-size 16] [--shape 224] [--deploy] [--out-dir DIR]
+    python tools/analysis/runtime_breakdown.py CONFIG [CONFIG ...] \\
+        [--labels A B ...] [--device cpu|cuda] [--batch-size 16] \\
+        [--shape 224] [--threads 1] [--deploy] [--out-dir DIR]
 
-Writes ``runtime_breakdown.csv`` (block, kind, operator group, ms per
-forward) and ``runtime_breakdown.png`` (stacked bars). Weights do not change
-the timing, so the model is built from the config without a checkpoint.
+    python tools/analysis/runtime_breakdown.py \\
+        mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py \\
+        mmpretrain::deit/deit-tiny_4xb256_in1k.py \\
+        configs/efficientvit_m4_in1k.py --labels Swin-T DeiT-T EfficientViT-M4
+
+Blocks are charged by role: stem, patch embed/merging, downsampling,
+attention, token mixing (depthwise convs), FFN/MLP, conv block (ResNet),
+normalisation, other (residual adds between blocks, pooling, head). Other
+models: --role ClassName=role. Writes ``runtime_breakdown.csv`` (model,
+role, kind, operator group, ms per forward) and ``runtime_breakdown.png``.
+Weights do not change the timing, so models are built without weights.
 """
 import os
 import os.path as osp
@@ -14,12 +23,17 @@ import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # this checkout's package, installed or not
+# kineto (torch.profiler) prints start/stop lines unless told not to
+os.environ.setdefault('KINETO_LOG_LEVEL', '5')
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
-    parser.add_argument('config')
+    parser.add_argument('configs', nargs='+', metavar='CONFIG',
+                        help='config files or mmpretrain::... configs')
+    parser.add_argument('--labels', nargs='+',
+                        help='one name per config (default: config names)')
     cli.add_cfg_options(parser)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--batch-size', type=int, default=16)
@@ -27,11 +41,23 @@ def parse_args(argv=None):
     cli.add_threads(parser, 1, ', as the paper')
     parser.add_argument('--deploy', action='store_true',
                         help='fold BatchNorm first (switch_to_deploy)')
-    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--runs', type=int, default=3,
+                        help='profiled forwards per model')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--role', nargs='+', metavar='CLASS=ROLE',
+        help='role of the modules of a class this tool does '
+        'not know, e.g. MyAttention=attention')
     parser.add_argument('--out-dir', default='work_dirs/runtime_breakdown')
     args = parser.parse_args(argv)
     args.shape = cli.parse_shape(parser, args.shape)
     cli.check_threads(parser, args.threads)
+    if args.labels and len(args.labels) != len(args.configs):
+        parser.error(f'--labels needs one name per config '
+                     f'({len(args.configs)}), got {len(args.labels)}')
+    if args.batch_size < 1 or args.runs < 1 or args.warmup < 0:
+        parser.error('--batch-size and --runs must be at least 1, --warmup '
+                     'at least 0')
     import torch
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is visible')
@@ -42,38 +68,34 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from efficientvit_mm.analysis import runtime_breakdown, summarise
-    from efficientvit_mm.analysis.runtime_breakdown import plot, write_csv
-    from efficientvit_mm.apis import DEFAULT_SHAPES, tensor_model
-    from efficientvit_mm.deploy import switch_to_deploy
-    from efficientvit_mm.runtime import load_config, task_of
+    from efficientvit_mm.analysis.runtime_breakdown import (config_breakdown,
+                                                            format_summary,
+                                                            parse_roles, plot,
+                                                            write_csv)
+    from efficientvit_mm.runtime import load_config
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, args.cfg_options)
-    shape = args.shape or DEFAULT_SHAPES[task_of(cfg)]
-    net = tensor_model(cfg, shape).to(args.device)
-    if args.deploy:
-        switch_to_deploy(net.model)
-    x = torch.randn(args.batch_size, 3, *shape, device=args.device)
-    rows = runtime_breakdown(net, x, runs=args.runs)
+    roles = parse_roles(args.role)
+    labels = args.labels or [
+        osp.splitext(osp.basename(c.split('::')[-1]))[0] for c in args.configs
+    ]
+    results = {}
+    for i, (label, config) in enumerate(zip(labels, args.configs)):
+        print(f'[{i + 1}/{len(labels)}] profiling {label} ...', flush=True)
+        results[label] = config_breakdown(
+            load_config(config, args.cfg_options), args.shape, args.batch_size,
+            args.device, args.deploy, args.runs, args.warmup, roles, config)
+        print(format_summary(label, results[label]), flush=True)
     os.makedirs(args.out_dir, exist_ok=True)
     csv_path = osp.join(args.out_dir, 'runtime_breakdown.csv')
     png_path = osp.join(args.out_dir, 'runtime_breakdown.png')
-    write_csv(rows, csv_path)
-    title = (f'{osp.basename(args.config)}: {args.device}, batch '
-             f'{args.batch_size}, {shape[0]}x{shape[1]}'
-             f'{", deploy" if args.deploy else ""}')
-    plot(rows, png_path, title)
-    summary = summarise(rows)
-    total = sum(v['compute'] + v['memory'] for v in summary.values())
-    print(title)
-    print(f'{"block":<16}{"compute ms":>12}{"memory ms":>12}{"share":>8}')
-    for block, v in summary.items():
-        print(f'{block:<16}{v["compute"]:>12.2f}{v["memory"]:>12.2f}'
-              f'{(v["compute"] + v["memory"]) / total:>8.0%}')
-    memory = sum(v['memory'] for v in summary.values())
-    print(f'memory-bound share of the total: {memory / total:.0%}')
+    write_csv(results, csv_path)
+    shape = args.shape or 'default size'
+    title = (f'{args.device}, batch {args.batch_size}, '
+             f'{"x".join(map(str, shape)) if args.shape else shape}, '
+             f'{args.threads} thread(s){", deploy" if args.deploy else ""}')
+    plot(results, png_path, title)
     print(f'wrote {csv_path} and {png_path}')
-    return rows
+    return results
 
 
 if __name__ == '__main__':
