@@ -4,6 +4,8 @@ config files, for tests on 32x32 or 64x64 inputs."""
 import os
 
 NUM_CLASSES = 4
+# the classification config whose data (shape crops) the studies train on
+SHAPES_CLS_CONFIG = 'configs/demo/efficientvit_m0_shapes_cls.py'
 
 BACKBONES = {
     'efficientvit':
