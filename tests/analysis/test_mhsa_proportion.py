@@ -3,10 +3,8 @@ or replaced by FFNs of the same width, timed and trained."""
 import pytest
 import torch
 
+from efficientvit_mm.analysis import mhsa_proportion as mp
 from efficientvit_mm.analysis.head_similarity import attention_layers
-from efficientvit_mm.analysis.mhsa_proportion import (
-    FFNInPlaceOfAttention, attention_blocks, build_variants, kept_indices,
-    measure_speed, replace_attention)
 from efficientvit_mm.analysis.training import (build_loader, data_model_cfg,
                                                top1_accuracy, train_briefly)
 from efficientvit_mm.errors import UserError
@@ -18,28 +16,28 @@ from helpers.tool_outputs import png_size, read_csv
 
 
 def test_kept_layers_are_spread_first_or_last():
-    assert kept_indices(6, 0., 'spread') == []
-    assert kept_indices(6, 1., 'spread') == list(range(6))
-    assert kept_indices(6, 0.25, 'spread') == [1, 4]  # 1.5 rounds up
-    assert kept_indices(12, 0.25, 'spread') == [2, 6, 10]
-    assert kept_indices(12, 0.25, 'first') == [0, 1, 2]
-    assert kept_indices(12, 0.25, 'last') == [9, 10, 11]
+    assert mp.kept_indices(6, 0., 'spread') == []
+    assert mp.kept_indices(6, 1., 'spread') == list(range(6))
+    assert mp.kept_indices(6, 0.25, 'spread') == [1, 4]  # 1.5 rounds up
+    assert mp.kept_indices(12, 0.25, 'spread') == [2, 6, 10]
+    assert mp.kept_indices(12, 0.25, 'first') == [0, 1, 2]
+    assert mp.kept_indices(12, 0.25, 'last') == [9, 10, 11]
     with pytest.raises(UserError, match=r'\[0, 1\]'):
-        kept_indices(6, 1.5, 'spread')
+        mp.kept_indices(6, 1.5, 'spread')
 
 
 @pytest.mark.parametrize('family', ['efficientvit', 'swin', 'vit'])
 def test_replaced_attention_becomes_an_ffn_of_the_same_width(family):
     model = build_tiny(family)
-    blocks = attention_blocks(model)
+    blocks = mp.attention_blocks(model)
     assert len(blocks) == len(attention_layers(model))
     x = torch.randn(2, 3, 32, 32)
-    swapped = replace_attention(model, keep=[0])
+    swapped = mp.replace_attention(model, keep=[0])
     assert swapped == blocks[1:]
     modules = dict(model.named_modules())
     for name in swapped:
         ffn = modules[name].attn
-        assert isinstance(ffn, FFNInPlaceOfAttention)
+        assert isinstance(ffn, mp.FFNInPlaceOfAttention)
         layers = [
             m for m in ffn.modules()
             if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
@@ -61,7 +59,7 @@ def test_the_ffn_takes_the_attention_input_and_its_residual():
     """In a ViT layer the FFN stands exactly where the attention stood:
     x + ffn'(ln1(x)), then the layer's own FFN."""
     model = build_tiny('vit')
-    replace_attention(model, keep=[])
+    mp.replace_attention(model, keep=[])
     layer = model.backbone.layers[0]
     x = torch.randn(2, 5, 16)
     with torch.no_grad():
@@ -72,7 +70,7 @@ def test_the_ffn_takes_the_attention_input_and_its_residual():
 
 def test_all_attention_kept_is_the_model_itself(tmp_path):
     cfg = load_config(write_tiny_config(tmp_path, 'vit'))
-    variants = build_variants(cfg, [1.0, 0.5, 0.4, 0.0], seed=3)
+    variants = mp.build_variants(cfg, [1.0, 0.5, 0.4, 0.0], seed=3)
     # 3 layers: 1.0 -> 3, 0.5 -> 2 (1.5 rounds up), 0.4 -> 1, 0.0 -> 0
     assert [len(v.kept) for v in variants] == [3, 2, 1, 0]
     assert variants[1].kept == [0, 2]
@@ -89,9 +87,9 @@ def test_all_attention_kept_is_the_model_itself(tmp_path):
 
 def test_variants_are_timed_with_memory(tmp_path):
     cfg = load_config(write_tiny_config(tmp_path, 'swin'))
-    variants = build_variants(cfg, [0., 1.])
-    speed = measure_speed(variants, 2, (32, 32), warmup=1, repeats=1, calls=1,
-                          latency_calls=1, min_run_s=0.)
+    variants = mp.build_variants(cfg, [0., 1.])
+    speed = mp.measure_speed(variants, 2, (32, 32), warmup=1, repeats=1,
+                             calls=1, latency_calls=1, min_run_s=0.)
     assert set(speed) == {'4/4 MHSA', '0/4 MHSA'}
     for figures in speed.values():
         assert figures['images_per_s'] > 0 and figures['peak_mib'] > 0
