@@ -120,7 +120,7 @@ def train_briefly(model: nn.Module, data_cfg, epochs: float,
             logs = model.train_step(data, optim)
             schedule.step()
             done += 1
-            loss = float(logs['loss'])
+            loss = logs['loss'].item()
             if done % log_every == 0 or done == total:
                 say(f'{label} iter {done}/{total} (epoch '
                     f'{done / len(loader):.1f}) loss {loss:.3f} '
