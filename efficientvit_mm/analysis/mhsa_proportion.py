@@ -252,6 +252,8 @@ def study(cfg, label: str, fractions: Sequence[float], batch_size: int,
     if data_cfg is not None:
         cfg = data_model_cfg(cfg, data_cfg)
     variants = build_variants(cfg, fractions, placement, seed)
+    for v in variants:  # (BaseModel.to moves its data preprocessor too)
+        v.model.to(device)
     say(f'{label}: {len(variants)} variants, keeping ' +
         ', '.join(v.label for v in variants))
     scores: Dict[str, tuple] = {}

@@ -23,9 +23,7 @@ sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
-    parser.add_argument('config')
-    parser.add_argument('checkpoint', help="checkpoint, or 'none'")
-    cli.add_cfg_options(parser)
+    cli.add_model(parser)
     parser.add_argument('--compare', nargs=2, metavar=('CONFIG', 'CKPT'),
                         help='a second model to plot beside the first')
     cli.add_cfg_options(parser, '--compare-options',
@@ -53,6 +51,7 @@ def main(argv=None):
     from efficientvit_mm.analysis.head_similarity import (
         config_head_similarity, load_images, plot, write_csv)
     from efficientvit_mm.runtime import load_config
+    from efficientvit_mm.runtime.args import checkpoint_or_none
     os.makedirs(args.out_dir, exist_ok=True)
     images = load_images(args.images, args.num_images, args.shape, args.seed)
     runs = [(args.config, args.checkpoint, args.cfg_options)]
@@ -67,8 +66,8 @@ def main(argv=None):
     results, rows = {}, []
     for label, (config, ckpt, options) in zip(labels, runs):
         result = config_head_similarity(
-            load_config(config, options),
-            None if ckpt.lower() == 'none' else ckpt, images, args.batch_size)
+            load_config(config, options), checkpoint_or_none(ckpt), images,
+            args.batch_size)
         results[label] = result
         rows += [dict(r, variant=label) for r in result]
         per_block = {}

@@ -21,23 +21,17 @@ split (its optimizer, a short warm-up, cosine decay; the head sized for its
 classes) and scored on its val split. Writes ``mhsa_proportion.csv`` and
 ``mhsa_proportion.png``.
 """
-import os
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # this checkout's package, installed or not
-# kineto (torch.profiler, used for CPU peak memory) prints start/stop lines
-os.environ.setdefault('KINETO_LOG_LEVEL', '5')
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
-    parser.add_argument('configs', nargs='+', metavar='CONFIG')
-    parser.add_argument('--labels', nargs='+',
-                        help='one name per config (default: config names)')
-    cli.add_cfg_options(parser)
+    cli.add_configs(parser)
     parser.add_argument('--fractions', nargs='+', type=float,
                         default=[0., 0.25, 0.5, 0.75, 1.],
                         help='fractions of the attention layers to keep')
@@ -66,9 +60,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.shape = cli.parse_shape(parser, args.shape)
     cli.check_threads(parser, args.threads)
-    if args.labels and len(args.labels) != len(args.configs):
-        parser.error(f'--labels needs one name per config '
-                     f'({len(args.configs)}), got {len(args.labels)}')
+    args.labels = cli.config_labels(parser, args)
     if args.epochs > 0 and not args.data_config:
         parser.error('--epochs trains on the data of --data-config: give one')
     if any(not 0 <= f <= 1 for f in args.fractions):
@@ -89,24 +81,21 @@ def main(argv=None):
     from efficientvit_mm.apis import DEFAULT_SHAPES
     from efficientvit_mm.benchmarking.machine import describe_machine
     from efficientvit_mm.runtime import load_config
+    from efficientvit_mm.runtime.args import output_paths
     torch.set_num_threads(args.threads)
     data_cfg = load_config(args.data_config, args.data_options) \
         if args.data_config else None
-    labels = args.labels or [
-        osp.splitext(osp.basename(c.split('::')[-1]))[0] for c in args.configs
-    ]
     shape = args.shape or DEFAULT_SHAPES['classification']
     print(f'machine: {describe_machine()}', flush=True)
     rows = []
-    for label, config in zip(labels, args.configs):
+    for label, config in zip(args.labels, args.configs):
         rows += study(
             load_config(config, args.cfg_options), label, args.fractions,
             args.batch_size, shape, args.device, args.placement, data_cfg,
             args.epochs, args.seed, lambda msg: print(msg, flush=True),
             repeats=args.repeats)
-    os.makedirs(args.out_dir, exist_ok=True)
-    csv_path = osp.join(args.out_dir, 'mhsa_proportion.csv')
-    png_path = osp.join(args.out_dir, 'mhsa_proportion.png')
+    csv_path, png_path = output_paths(args.out_dir, 'mhsa_proportion.csv',
+                                      'mhsa_proportion.png')
     write_csv(rows, csv_path)
     title = (f'{args.device}, batch {args.batch_size}, {shape[0]}x{shape[1]},'
              f' {args.threads} thread(s), attention kept: {args.placement}')
@@ -114,7 +103,7 @@ def main(argv=None):
         title += (f'; trained {args.epochs:g} epoch(s) on '
                   f'{osp.basename(args.data_config)}')
     plot(rows, png_path, title)
-    print(f'wrote {csv_path} and {png_path}')
+    print(f'wrote {csv_path} and {png_path}', flush=True)
     return rows
 
 

@@ -17,24 +17,17 @@ models: --role ClassName=role. Writes ``runtime_breakdown.csv`` (model,
 role, kind, operator group, ms per forward) and ``runtime_breakdown.png``.
 Weights do not change the timing, so models are built without weights.
 """
-import os
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # this checkout's package, installed or not
-# kineto (torch.profiler) prints start/stop lines unless told not to
-os.environ.setdefault('KINETO_LOG_LEVEL', '5')
 
 
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
-    parser.add_argument('configs', nargs='+', metavar='CONFIG',
-                        help='config files or mmpretrain::... configs')
-    parser.add_argument('--labels', nargs='+',
-                        help='one name per config (default: config names)')
-    cli.add_cfg_options(parser)
+    cli.add_configs(parser)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--batch-size', type=int, default=16)
     cli.add_shape(parser)
@@ -52,9 +45,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.shape = cli.parse_shape(parser, args.shape)
     cli.check_threads(parser, args.threads)
-    if args.labels and len(args.labels) != len(args.configs):
-        parser.error(f'--labels needs one name per config '
-                     f'({len(args.configs)}), got {len(args.labels)}')
+    args.labels = cli.config_labels(parser, args)
     if args.batch_size < 1 or args.runs < 1 or args.warmup < 0:
         parser.error('--batch-size and --runs must be at least 1, --warmup '
                      'at least 0')
@@ -73,21 +64,19 @@ def main(argv=None):
                                                             parse_roles, plot,
                                                             write_csv)
     from efficientvit_mm.runtime import load_config
+    from efficientvit_mm.runtime.args import output_paths
     torch.set_num_threads(args.threads)
     roles = parse_roles(args.role)
-    labels = args.labels or [
-        osp.splitext(osp.basename(c.split('::')[-1]))[0] for c in args.configs
-    ]
     results = {}
-    for i, (label, config) in enumerate(zip(labels, args.configs)):
-        print(f'[{i + 1}/{len(labels)}] profiling {label} ...', flush=True)
+    for i, (label, config) in enumerate(zip(args.labels, args.configs)):
+        print(f'[{i + 1}/{len(args.labels)}] profiling {label} ...',
+              flush=True)
         results[label] = config_breakdown(
             load_config(config, args.cfg_options), args.shape, args.batch_size,
             args.device, args.deploy, args.runs, args.warmup, roles, config)
         print(format_summary(label, results[label]), flush=True)
-    os.makedirs(args.out_dir, exist_ok=True)
-    csv_path = osp.join(args.out_dir, 'runtime_breakdown.csv')
-    png_path = osp.join(args.out_dir, 'runtime_breakdown.png')
+    csv_path, png_path = output_paths(args.out_dir, 'runtime_breakdown.csv',
+                                      'runtime_breakdown.png')
     write_csv(results, csv_path)
     shape = args.shape or 'default size'
     title = (f'{args.device}, batch {args.batch_size}, '

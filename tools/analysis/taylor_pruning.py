@@ -25,7 +25,6 @@ Writes ``taylor_pruning.csv`` (per block: kept channels over the block's
 embedding width, before and after), ``taylor_pruning_steps.csv`` (params,
 FLOPs, top-1 per step) and ``taylor_pruning.png``.
 """
-import os
 import os.path as osp
 import sys
 
@@ -36,9 +35,7 @@ sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
-    parser.add_argument('config')
-    parser.add_argument('checkpoint', help="whole-model checkpoint or 'none'")
-    cli.add_cfg_options(parser)
+    cli.add_model(parser)
     parser.add_argument(
         '--data-config', required=True,
         help='classification config: its train split gives '
@@ -88,12 +85,14 @@ def main(argv=None):
     from efficientvit_mm.apis import build_model
     from efficientvit_mm.benchmarking.machine import describe_machine
     from efficientvit_mm.runtime import load_config
+    from efficientvit_mm.runtime.args import (checkpoint_or_none, config_name,
+                                              output_paths)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data_cfg = load_config(args.data_config, args.data_options)
     cfg = data_model_cfg(load_config(args.config, args.cfg_options), data_cfg)
-    ckpt = None if args.checkpoint.lower() == 'none' else args.checkpoint
+    ckpt = checkpoint_or_none(args.checkpoint)
     model = build_model(cfg, ckpt)
     if ckpt is None:
         init_weights(model)
@@ -114,15 +113,12 @@ def main(argv=None):
     result = tp.taylor_prune(model, data_cfg, shape, args.budget, args.target,
                              args.steps, args.batches, args.finetune_epochs,
                              lambda m: print(m, flush=True), args.seed)
-    os.makedirs(args.out_dir, exist_ok=True)
-    paths = [
-        osp.join(args.out_dir, f'taylor_pruning{s}')
-        for s in ('.csv', '_steps.csv', '.png')
-    ]
+    paths = output_paths(args.out_dir, 'taylor_pruning.csv',
+                         'taylor_pruning_steps.csv', 'taylor_pruning.png')
     tp.write_csv(result['blocks'], paths[0])
     tp.write_csv(result['steps'], paths[1])
     last = result['steps'][-1]
-    name = osp.splitext(osp.basename(args.config.split('::')[-1]))[0]
+    name = config_name(args.config)
     tp.plot(
         result['blocks'], paths[2],
         f'{name}: {args.budget} budget {args.target:.0%} at '
