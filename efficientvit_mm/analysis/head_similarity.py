@@ -1,20 +1,31 @@
 """How alike are the attention heads? (the EfficientViT paper, Fig. 4)
 
-For every attention layer and every head, the cosine similarity between that
-head's output and each other head's output is averaged over a set of images
-(over every window of every image, for windowed attention); the maximum over
-the other heads is the head's redundancy score. Cascaded group attention
-should give lower scores than plain multi-head attention (the same model
-with ``cascade=False``, or a Swin / ViT).
+For every attention layer and every head, the cosine similarity between
+what that head computes and what each other head computes is averaged over
+a set of images (over every window of every image, for windowed
+attention); the maximum over the other heads is the head's redundancy
+score. Two measures:
 
-Per-head outputs are taken by hooks, without changing the models:
+* ``maps`` (default, the paper's): the heads' attention maps, softmax(QK^T
+  + bias), one (tokens x tokens) map per window;
+* ``outputs``: the heads' outputs, attention map times V.
+
+Cascaded group attention should give lower scores than plain multi-head
+attention (the same model with ``cascade=False``, or a Swin / ViT).
+
+Both are taken by hooks, without changing the models:
 
 * EfficientViT's :class:`CascadedGroupAttention`: its ``head_outputs``
-  (each head's output before the ReLU and the projection);
+  (each head's output before the ReLU and the projection); for maps, its
+  per-head qkv and Q convs (K and the depthwise-convolved Q, with the
+  layer's biases);
 * multi-head attention with ``num_heads`` and an output projection ``proj``
   (``nn.Linear``) fed the heads side by side -- mmpretrain's ``WindowMSA``
   (Swin) and ``MultiheadAttention`` (ViT/DeiT), and layers built like them:
-  a forward pre-hook on ``proj`` cuts its input into the heads.
+  a forward pre-hook on ``proj`` cuts its input into the heads; for maps,
+  the output of the layer's ``softmax`` module (WindowMSA: relative
+  position biases and shift masks included) or, without one (ViT's fused
+  attention), softmax(QK^T / sqrt(d)) from the output of its ``qkv``.
 """
 import contextlib
 import csv
@@ -50,6 +61,9 @@ def attention_layers(model: nn.Module) -> List[tuple]:
             if isinstance(m, CascadedGroupAttention) or is_projected_mha(m)]
 
 
+MEASURES = ('maps', 'outputs')
+
+
 def _tap_cascaded(name: str, layer: CascadedGroupAttention, sink: HeadSink):
     """Hook ``head_outputs`` of one layer; returns its remover."""
 
@@ -66,6 +80,43 @@ def _tap_cascaded(name: str, layer: CascadedGroupAttention, sink: HeadSink):
     return remove
 
 
+def cascaded_map(layer: CascadedGroupAttention, head: int, q: torch.Tensor,
+                 k: torch.Tensor) -> torch.Tensor:
+    """The attention map of one head of a cascaded group attention from
+    its Q (after the depthwise conv) and K, (B, key_dim, h, w) each:
+    softmax(Q^T K * scale + bias), (B, h*w, h*w)."""
+    bias = layer.attention_bias(q.shape[2], q.shape[3])[head]
+    logits = torch.bmm(q.flatten(2).transpose(1, 2), k.flatten(2))
+    return (logits * layer.scale + bias).softmax(dim=-1)
+
+
+def _tap_cascaded_maps(name: str, layer: CascadedGroupAttention,
+                       sink: HeadSink):
+    """Hooks on each head's qkv conv (its K) and Q conv (its Q): the maps
+    of all heads go to ``sink`` once the last head has run."""
+    keys, maps, handles = {}, [], []
+    kd = layer.key_dim
+    for i, (qkv, dw) in enumerate(zip(layer.qkvs, layer.dws)):
+
+        def on_qkv(module, args, out, i=i):
+            keys[i] = out.detach()[:, kd:2 * kd]
+
+        def on_q(module, args, out, i=i):
+            maps.append(cascaded_map(layer, i, out.detach(), keys.pop(i)))
+            if i == layer.num_heads - 1:
+                sink(name, [m.flatten(1) for m in maps])
+                maps.clear()
+
+        handles.append(qkv.register_forward_hook(on_qkv))
+        handles.append(dw.register_forward_hook(on_q))
+
+    def remove():
+        for handle in handles:
+            handle.remove()
+
+    return remove
+
+
 def _tap_projected(name: str, layer: nn.Module, sink: HeadSink):
     """A pre-hook on ``layer.proj`` cutting its (B, N, C) input into
     ``num_heads`` (B, N * C/h) head outputs; returns its remover."""
@@ -78,11 +129,53 @@ def _tap_projected(name: str, layer: nn.Module, sink: HeadSink):
     return layer.proj.register_forward_pre_hook(hook).remove
 
 
+def fused_qkv_maps(qkv: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Attention maps softmax(QK^T / sqrt(d)) from the (B, N, 3C) output
+    of a fused qkv Linear (rows [q | k | v], heads side by side):
+    (B, heads, N, N)."""
+    b, n, _ = qkv.shape
+    q, k, _ = qkv.reshape(b, n, 3, num_heads, -1).permute(2, 0, 3, 1, 4)
+    return (q @ k.transpose(-2, -1) * q.shape[-1]**-0.5).softmax(dim=-1)
+
+
+def _tap_projected_maps(name: str, layer: nn.Module, sink: HeadSink):
+    """The (B, heads, N, N) maps out of the layer's ``softmax`` module, or
+    recomputed from its ``qkv`` output; returns the remover."""
+
+    def give(maps):
+        sink(name, [m.flatten(1) for m in maps.detach().movedim(1, 0)])
+
+    softmax = getattr(layer, 'softmax', None)
+    if isinstance(softmax, nn.Softmax):
+        return softmax.register_forward_hook(
+            lambda m, a, out: give(out)).remove
+    qkv = getattr(layer, 'qkv', None)
+    if not isinstance(qkv, nn.Linear):
+        raise UserError(f'{name}: no softmax module and no fused qkv Linear '
+                        f'to take attention maps from; use --measure '
+                        f'outputs')
+    return qkv.register_forward_hook(lambda m, a, out: give(
+        fused_qkv_maps(out.detach(), layer.num_heads))).remove
+
+
+# the hook installer by (cascaded group attention?, measure)
+TAPS = {
+    (True, 'outputs'): _tap_cascaded,
+    (True, 'maps'): _tap_cascaded_maps,
+    (False, 'outputs'): _tap_projected,
+    (False, 'maps'): _tap_projected_maps
+}
+
+
 @contextlib.contextmanager
-def tap_heads(model: nn.Module, sink: HeadSink):
-    """Within the block, every attention layer passes its per-head outputs
-    (a list of (samples, D) tensors, one per head) to ``sink(name, heads)``
-    on each forward."""
+def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
+    """Within the block, every attention layer passes what each head
+    computes -- its attention maps or its outputs (``measure``) -- as a list
+    of (samples, D) tensors, one per head, to ``sink(name, heads)`` on each
+    forward."""
+    if measure not in MEASURES:
+        raise UserError(f'measure must be one of {MEASURES}, got '
+                        f'{measure!r}')
     layers = attention_layers(model)
     if not layers:
         raise UserError(
@@ -91,8 +184,8 @@ def tap_heads(model: nn.Module, sink: HeadSink):
             f'attention with num_heads and a Linear proj: mmpretrain '
             f'WindowMSA / MultiheadAttention)')
     removers = [
-        _tap_cascaded(n, m, sink) if isinstance(m, CascadedGroupAttention) else
-        _tap_projected(n, m, sink) for n, m in layers
+        TAPS[(isinstance(m, CascadedGroupAttention), measure)](n, m, sink)
+        for n, m in layers
     ]
     try:
         yield [n for n, _ in layers]
@@ -102,8 +195,8 @@ def tap_heads(model: nn.Module, sink: HeadSink):
 
 
 class SimilarityAccumulator:
-    """Sums, per layer, the (heads, heads) cosine similarities of the head
-    outputs of each sample, and counts the samples."""
+    """Sums, per layer, the (heads, heads) cosine similarities of what the
+    heads computed for each sample, and counts the samples."""
 
     def __init__(self):
         self.sums: Dict[str, torch.Tensor] = {}
@@ -132,7 +225,7 @@ class SimilarityAccumulator:
 
 
 def head_similarity(model: nn.Module, batches: Iterable[torch.Tensor],
-                    forward=None) -> List[dict]:
+                    forward=None, measure: str = 'maps') -> List[dict]:
     """Max cosine similarity of each head to the other heads, per layer.
 
     Args:
@@ -140,6 +233,7 @@ def head_similarity(model: nn.Module, batches: Iterable[torch.Tensor],
             :func:`attention_layers`).
         batches: image tensors (N, 3, H, W), already normalised.
         forward: ``callable(model, x)``; default ``model(x)``.
+        measure: 'maps' (attention maps) or 'outputs' (head outputs).
 
     Returns rows ``dict(layer, block, head, max_cos_sim, closest_head)``,
     the similarity averaged over all samples (windows) of all images.
@@ -147,7 +241,7 @@ def head_similarity(model: nn.Module, batches: Iterable[torch.Tensor],
     forward = forward or (lambda m, x: m(x))
     acc = SimilarityAccumulator()
     model.eval()
-    with torch.no_grad(), tap_heads(model, acc) as names:
+    with torch.no_grad(), tap_heads(model, acc, measure) as names:
         for x in batches:
             forward(model, x)
     return acc.rows(names)
@@ -174,7 +268,7 @@ def write_csv(rows: Sequence[dict], path: str, variant: str = '') -> None:
 
 
 def plot(results: Dict[str, Sequence[dict]], path: str,
-         title: Optional[str] = None) -> None:
+         title: Optional[str] = None, measure: str = 'maps') -> None:
     """Mean (and spread) of the per-head max similarity for each block."""
     import matplotlib
     matplotlib.use('Agg')
@@ -188,7 +282,10 @@ def plot(results: Dict[str, Sequence[dict]], path: str,
         ax.fill_between(blocks, [min(v) for v in values],
                         [max(v) for v in values], alpha=0.15)
     ax.set_xlabel('attention block')
-    ax.set_ylabel('max cosine similarity to another head')
+    what = 'attention map' if measure == 'maps' else 'output'
+    ax.set_ylabel(
+        f'max cosine similarity of a head\'s {what}\n'
+        'to another head\'s', fontsize=9)
     ax.set_title(title or 'Head similarity (mean over heads, range shaded)',
                  fontsize=10)
     ax.grid(alpha=0.3)
@@ -235,7 +332,8 @@ def normalised_batches(images: np.ndarray, cfg,
 
 
 def config_head_similarity(cfg, checkpoint: Optional[str], images: np.ndarray,
-                           batch_size: int = 16) -> List[dict]:
+                           batch_size: int = 16,
+                           measure: str = 'maps') -> List[dict]:
     """:func:`head_similarity` of the model of ``cfg`` (weights from
     ``checkpoint``, or random ones with None) on ``images``."""
     from ..apis import tensor_model
@@ -244,4 +342,5 @@ def config_head_similarity(cfg, checkpoint: Optional[str], images: np.ndarray,
         drop_pretrained(cfg.model)
     size = images.shape[1:3]
     net = tensor_model(cfg, size, checkpoint)
-    return head_similarity(net, normalised_batches(images, cfg, batch_size))
+    return head_similarity(net, normalised_batches(images, cfg, batch_size),
+                           measure=measure)

@@ -50,10 +50,11 @@ def test_random_heads_are_scored_per_block_and_head():
     assert all(r['closest_head'] != r['head'] for r in rows)
 
 
+@pytest.mark.parametrize('measure', ['maps', 'outputs'])
 @pytest.mark.parametrize('family', ['vit', 'swin'])
-def test_mhsa_heads_are_cut_from_the_projection_input(family):
+def test_mhsa_heads_are_cut_in_the_right_places(family, measure):
     """A head given another head's weights is found as its twin (similarity
-    1, each other's closest), the others are not: the hook cuts the heads
+    1, each other's closest), the others are not: the hooks cut the heads
     in the right places."""
     model = build_tiny(family)
     layers = attention_layers(model)
@@ -69,13 +70,57 @@ def test_mhsa_heads_are_cut_from_the_projection_input(family):
             table = last.relative_position_bias_table
             table[:, 1] = table[:, 0]
     rows = [
-        r for r in head_similarity(model, [torch.randn(3, 3, 32, 32)])
-        if r['layer'] == name
+        r for r in head_similarity(model, [torch.randn(3, 3, 32, 32)],
+                                   measure=measure) if r['layer'] == name
     ]
     assert len(rows) == heads
     assert rows[0]['max_cos_sim'] == pytest.approx(1.0, abs=1e-6)
     assert (rows[0]['closest_head'], rows[1]['closest_head']) == (1, 0)
     assert all(r['max_cos_sim'] < 0.99 for r in rows[2:])
+
+
+def test_maps_times_values_are_the_head_outputs():
+    """The attention maps the hooks take (recomputed for ViT's fused
+    attention and for cascaded group attention) are the ones the layers
+    use: map @ V gives each head's output."""
+    for family in ('vit', 'efficientvit'):
+        model = randomise(build_tiny(family)).eval()
+        maps, outs = {}, {}
+        layer_name, layer = attention_layers(model)[0]  # 4x4 tokens
+        values = []
+        if family == 'vit':
+            hd = layer.head_dims
+            hook = layer.qkv.register_forward_hook(
+                lambda m, a, out: values.extend(out[
+                    ..., 2 * layer.embed_dims:].unflatten(
+                        -1, (layer.num_heads, hd)).movedim(-2, 0)))
+        else:
+            kd = layer.key_dim
+            hooks = [
+                q.register_forward_hook(lambda m, a, out: values.append(
+                    out[:, 2 * kd:].flatten(2).transpose(1, 2)))
+                for q in layer.qkvs
+            ]
+        x = torch.randn(2, 3, 64, 64)
+        with torch.no_grad():
+            with tap_heads(model, lambda n, h: maps.setdefault(n, h), 'maps'):
+                model(x, mode='tensor')
+            with tap_heads(model, lambda n, h: outs.setdefault(n, h),
+                           'outputs'):
+                model(x, mode='tensor')
+        if family == 'vit':
+            hook.remove()
+        else:
+            for h in hooks:
+                h.remove()
+        heads = len(maps[layer_name])
+        for i in range(heads):
+            v = values[i]  # (B, N, d), from the first forward
+            n = v.shape[1]
+            attn = maps[layer_name][i].view(-1, n, n)
+            out = (attn @ v).flatten(1) if family == 'vit' else (
+                attn @ v).transpose(1, 2).flatten(1)
+            assert torch.allclose(out, outs[layer_name][i], atol=1e-5)
 
 
 def test_hooks_leave_the_model_as_it_was():
@@ -84,7 +129,8 @@ def test_hooks_leave_the_model_as_it_was():
     with torch.no_grad():
         before = model(x, mode='tensor')
         seen = []
-        with tap_heads(model, lambda name, heads: seen.append(len(heads))):
+        with tap_heads(model, lambda name, heads: seen.append(len(heads)),
+                       'outputs'):
             during = model(x, mode='tensor')
         after = model(x, mode='tensor')
     assert seen == [2, 2, 2]

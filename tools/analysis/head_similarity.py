@@ -1,15 +1,19 @@
 """Head redundancy of every attention block (the paper's Fig. 4).
 
     python tools/analysis/head_similarity.py CONFIG CHECKPOINT \\
-        [--images DIR] [--num-images 64] [--out-dir work_dirs/head_sim] \\
+        [--measure maps|outputs] [--images DIR] [--num-images 64] \\
+        [--shape 224] [--out-dir work_dirs/head_sim] \\
         [--compare CONFIG2 CHECKPOINT2 --labels cascaded MHSA]
 
 For each attention block and head: the cosine similarity of the head's
-output to each other head's output, averaged over the images, and its
-maximum over the other heads. Writes ``head_similarity.csv`` and
-``head_similarity.png``. Without ``--images`` (or without ImageNet) the
-images are synthetic shapes scenes. Comparing with the MHSA-style variant:
-``--compare CONFIG CKPT --compare-options model.backbone.cascade=False``.
+attention map (or, with --measure outputs, its output) to each other
+head's, averaged over the images (and windows), and its maximum over the
+other heads. EfficientViT's cascaded group attention, mmpretrain's Swin
+(WindowMSA) and ViT/DeiT attention are hooked alike. Writes
+``head_similarity.csv`` and ``head_similarity.png``. Without ``--images``
+(or without ImageNet) the images are synthetic shapes scenes. Comparing
+with the MHSA-style variant: ``--compare CONFIG CKPT --compare-options
+model.backbone.cascade=False``.
 CHECKPOINT may be ``none`` for randomly initialised weights.
 """
 import os
@@ -30,6 +34,10 @@ def parse_args(argv=None):
                         help='--cfg-options of the --compare model')
     parser.add_argument('--labels', nargs='+', default=None,
                         help='legend labels (default: config names)')
+    parser.add_argument(
+        '--measure', choices=['maps', 'outputs'], default='maps',
+        help="compare the heads' attention maps (default, the paper's "
+        "Fig. 4) or their outputs (map times V)")
     parser.add_argument('--images', help='folder of images (jpg/png)')
     parser.add_argument('--num-images', type=int, default=64)
     parser.add_argument('--batch-size', type=int, default=16)
@@ -79,7 +87,11 @@ def main(argv=None):
     csv_path = osp.join(args.out_dir, 'head_similarity.csv')
     png_path = osp.join(args.out_dir, 'head_similarity.png')
     write_csv(rows, csv_path)
-    plot(results, png_path, f'Head similarity over {len(images)} images')
+    what = 'attention maps' if args.measure == 'maps' else 'outputs'
+    plot(
+        results, png_path,
+        f'Head similarity ({what}) over {len(images)} images of '
+        f'{args.shape}x{args.shape}', args.measure)
     print(f'wrote {csv_path} and {png_path}')
     return results
 
