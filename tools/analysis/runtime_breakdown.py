@@ -63,25 +63,28 @@ def main(argv=None):
                                                             format_summary,
                                                             parse_roles, plot,
                                                             write_csv)
-    from efficientvit_mm.runtime import load_config
+    from efficientvit_mm.apis import DEFAULT_SHAPES
+    from efficientvit_mm.runtime import load_config, task_of
     from efficientvit_mm.runtime.args import output_paths
     torch.set_num_threads(args.threads)
     roles = parse_roles(args.role)
-    results = {}
+    results, shapes = {}, set()
     for i, (label, config) in enumerate(zip(args.labels, args.configs)):
         print(f'[{i + 1}/{len(args.labels)}] profiling {label} ...',
               flush=True)
-        results[label] = config_breakdown(
-            load_config(config, args.cfg_options), args.shape, args.batch_size,
-            args.device, args.deploy, args.runs, args.warmup, roles, config)
+        cfg = load_config(config, args.cfg_options)
+        shape = tuple(args.shape or DEFAULT_SHAPES[task_of(cfg)])
+        shapes.add(f'{shape[0]}x{shape[1]}')
+        results[label] = config_breakdown(cfg, shape, args.batch_size,
+                                          args.device, args.deploy, args.runs,
+                                          args.warmup, roles, config)
         print(format_summary(label, results[label]), flush=True)
     csv_path, png_path = output_paths(args.out_dir, 'runtime_breakdown.csv',
                                       'runtime_breakdown.png')
     write_csv(results, csv_path)
-    shape = args.shape or 'default size'
     title = (f'{args.device}, batch {args.batch_size}, '
-             f'{"x".join(map(str, shape)) if args.shape else shape}, '
-             f'{args.threads} thread(s){", deploy" if args.deploy else ""}')
+             f'{" / ".join(sorted(shapes))}, {args.threads} thread(s)'
+             f'{", deploy" if args.deploy else ""}')
     plot(results, png_path, title)
     print(f'wrote {csv_path} and {png_path}')
     return results
