@@ -205,9 +205,22 @@ def write_csv(rows: Sequence[dict], path: str) -> None:
         writer.writerows(rows)
 
 
+def read_csv(path: str) -> List[dict]:
+    """The rows of a :func:`write_csv` file, numbers as numbers."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in ('proportion', 'images_per_s', 'batch_ms', 'peak_mib',
+                    'top1', 'train_s'):
+            row[key] = '' if row[key] == '' else float(row[key])
+    return rows
+
+
 def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
-    """One panel per model: throughput (and peak memory, dashed) and, when
-    trained, top-1 accuracy against the proportion of MHSA layers."""
+    """One panel per model, against the proportion of MHSA layers kept:
+    throughput relative to the variant with the most MHSA layers (a ratio
+    of timings interleaved in one run; images/s and peak memory written at
+    each point) and, when trained, top-1 accuracy."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -218,21 +231,23 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
         mine = sorted((r for r in rows if r['model'] == name),
                       key=lambda r: r['proportion'])
         x = [100 * r['proportion'] for r in mine]
-        ax.plot(x, [r['images_per_s'] for r in mine], 'o-', color='tab:blue',
-                label='throughput')
+        base = mine[-1]['images_per_s']
+        ratio = [r['images_per_s'] / base for r in mine]
+        ax.plot(x, ratio, 'o-', color='tab:blue', label='throughput')
+        ax.set_ylim(min(0.8, min(ratio) - 0.05), max(1.2, max(ratio) + 0.1))
         ax.set_xlabel('MHSA layers kept (%)')
-        ax.set_ylabel('images/s', color='tab:blue')
+        ax.set_ylabel(f'throughput / {mine[-1]["variant"]}', color='tab:blue')
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
+        for r, xi, yi in zip(mine, x, ratio):
+            ax.annotate(f'{r["images_per_s"]:.3g}/s\n{r["peak_mib"]:.0f} MiB',
+                        (xi, yi), textcoords='offset points', xytext=(0, 6),
+                        ha='center', fontsize=7)
         if all(r['top1'] != '' for r in mine):
             acc = ax.twinx()
-            acc.plot(x, [r['top1'] for r in mine], 's-', color='tab:red',
+            acc.plot(x, [r['top1'] for r in mine], 's--', color='tab:red',
                      label='top-1')
             acc.set_ylabel('top-1 accuracy (%)', color='tab:red')
-        for r, xi in zip(mine, x):
-            ax.annotate(f'{r["peak_mib"]:.0f} MiB', (xi, r['images_per_s']),
-                        textcoords='offset points', xytext=(0, 6), ha='center',
-                        fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

@@ -93,7 +93,7 @@ def main(argv=None):
             load_config(config, args.cfg_options), label, args.fractions,
             args.batch_size, shape, args.device, args.placement, data_cfg,
             args.epochs, args.seed, lambda msg: print(msg, flush=True),
-            repeats=args.repeats)
+            repeats=args.repeats, calls=1)
     csv_path, png_path = output_paths(args.out_dir, 'mhsa_proportion.csv',
                                       'mhsa_proportion.png')
     write_csv(rows, csv_path)
