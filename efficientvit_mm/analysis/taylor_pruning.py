@@ -548,6 +548,13 @@ def taylor_prune(model: nn.Module, data_cfg, shape: Sequence[int],
         goal = totals[budget] * (1 - (1 - target) * step / steps)
         with pruner:
             scores = pruner.importance(batch_losses(model, train, batches))
+            if not any(v[0] > 0 for v in scores.values()):
+                raise UserError(
+                    'every unit has importance 0: the loss does not depend on '
+                    'any gate (a classifier head that starts at zero, as '
+                    "mmpretrain's ViT head does, passes no gradient back); "
+                    'give a trained checkpoint or train first '
+                    '(--train-epochs)')
             removed = prune_step(pruner, scores, budget, goal,
                                  totals[budget] - pruner.removed_cost(budget))
             if finetune_epochs > 0:

@@ -145,8 +145,8 @@ def test_tool_trains_times_and_plots_variants(tmp_path, tiny_crops, capsys):
     again = mp.read_csv(out / 'mhsa_proportion.csv')  # numbers back
     assert again[0]['images_per_s'] == float(rows[0]['images_per_s'])
     mp.plot(again, str(tmp_path / 'again.png'))
-    assert png_size(tmp_path / 'again.png') == png_size(
-        out / 'mhsa_proportion.png')
+    assert png_size(tmp_path / 'again.png') == png_size(out /
+                                                        'mhsa_proportion.png')
     stdout = capsys.readouterr().out
     assert 'training 0/3 MHSA for 1 epoch(s)' in stdout
     assert 'timing 2 variants interleaved' in stdout

@@ -204,6 +204,13 @@ def test_pruning_meets_the_budget_step_by_step(tmp_path, tiny_crops):
     assert any('step 2/2' in line for line in lines)
     with pytest.raises(UserError, match='fraction'):
         tp.taylor_prune(model, data_cfg, (32, 32), 'params', 1.5)
+    # the ViT head starts at zero: no gradient reaches any gate
+    torch.manual_seed(0)
+    fresh = build_model(cfg)
+    torch.nn.init.zeros_(fresh.head.layers.head.weight)
+    with pytest.raises(UserError, match='importance 0'):
+        tp.taylor_prune(fresh, data_cfg, (32, 32), 'params', 0.7, steps=1,
+                        batches=1)
 
 
 def test_removing_every_value_channel_removes_the_head():
