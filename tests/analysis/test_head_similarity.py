@@ -177,6 +177,16 @@ def test_head_similarity_tool_plots_swin_beside_efficientvit(tmp_path, capsys):
     ])
     rows = read_csv(out / 'head_similarity.csv')
     swin = [r for r in rows if r['variant'] == 'Swin']
+    run_similarity([
+        write_tiny_config(tmp_path, 'swin'), 'none', '--num-images', '2',
+        '--shape', '32', '--measure', 'outputs', '--out-dir',
+        str(tmp_path / 'outputs')
+    ])
+    outputs = read_csv(tmp_path / 'outputs' / 'head_similarity.csv')
+    assert [r['layer'] for r in outputs] == [r['layer'] for r in swin]
+    assert [r['max_cos_sim'] for r in outputs] != [
+        r['max_cos_sim'] for r in swin
+    ]
     assert len(swin) == 2 * 2 + 2 * 4  # two blocks of 2 heads, two of 4
     assert {r['layer']
             for r in swin} == {

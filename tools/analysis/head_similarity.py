@@ -75,7 +75,7 @@ def main(argv=None):
     for label, (config, ckpt, options) in zip(labels, runs):
         result = config_head_similarity(
             load_config(config, options), checkpoint_or_none(ckpt), images,
-            args.batch_size)
+            args.batch_size, args.measure)
         results[label] = result
         rows += [dict(r, variant=label) for r in result]
         per_block = {}
