@@ -184,9 +184,8 @@ def test_head_similarity_tool_plots_swin_beside_efficientvit(tmp_path, capsys):
     ])
     outputs = read_csv(tmp_path / 'outputs' / 'head_similarity.csv')
     assert [r['layer'] for r in outputs] == [r['layer'] for r in swin]
-    assert [r['max_cos_sim'] for r in outputs] != [
-        r['max_cos_sim'] for r in swin
-    ]
+    assert [r['max_cos_sim']
+            for r in outputs] != [r['max_cos_sim'] for r in swin]
     assert len(swin) == 2 * 2 + 2 * 4  # two blocks of 2 heads, two of 4
     assert {r['layer']
             for r in swin} == {
