@@ -16,6 +16,7 @@ an mmcv ``ffn`` child works the same way.
 import copy
 import csv
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -225,7 +226,8 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     models = list(dict.fromkeys(r['model'] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4),
+    fig, axes = plt.subplots(1, len(models),
+                             figsize=(max(6.5, 5 * len(models)), 4.2),
                              squeeze=False)
     for ax, name in zip(axes[0], models):
         mine = sorted((r for r in rows if r['model'] == name),
@@ -240,16 +242,19 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
         for r, xi, yi in zip(mine, x, ratio):
-            ax.annotate(f'{r["images_per_s"]:.3g}/s\n{r["peak_mib"]:.0f} MiB',
-                        (xi, yi), textcoords='offset points', xytext=(0, 6),
-                        ha='center', fontsize=7)
+            rate = r['images_per_s']
+            speed = f'{rate:.0f}/s' if rate >= 100 else f'{rate:.3g}/s'
+            ax.annotate(f'{speed}\n{r["peak_mib"]:.0f} MiB', (xi, yi),
+                        textcoords='offset points', xytext=(0, 6), ha='center',
+                        fontsize=7)
         if all(r['top1'] != '' for r in mine):
             acc = ax.twinx()
             acc.plot(x, [r['top1'] for r in mine], 's--', color='tab:red',
                      label='top-1')
             acc.set_ylabel('top-1 accuracy (%)', color='tab:red')
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(
+            textwrap.fill(title, 40 + 45 * (len(models) - 1)), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
