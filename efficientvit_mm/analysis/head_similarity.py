@@ -167,6 +167,13 @@ TAPS = {
 }
 
 
+def model_name(model: nn.Module) -> str:
+    """The class of the model's backbone (through a tensor wrapper's
+    ``model``), or of the model itself."""
+    inner = getattr(model, 'model', model)
+    return type(getattr(inner, 'backbone', inner)).__name__
+
+
 @contextlib.contextmanager
 def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
     """Within the block, every attention layer passes what each head
@@ -179,7 +186,7 @@ def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
     layers = attention_layers(model)
     if not layers:
         raise UserError(
-            f'{type(model).__name__} has no attention layer whose heads can '
+            f'{model_name(model)} has no attention layer whose heads can '
             f'be hooked (EfficientViT CascadedGroupAttention, or multi-head '
             f'attention with num_heads and a Linear proj: mmpretrain '
             f'WindowMSA / MultiheadAttention)')

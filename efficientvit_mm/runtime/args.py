@@ -87,6 +87,24 @@ def check_threads(parser: argparse.ArgumentParser,
         parser.error(f'--threads must be at least 1, got {threads}')
 
 
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device cpu|cuda`` (checked by :func:`check_device`)."""
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                        help='where the models run (default cpu)')
+
+
+def check_device(device: str) -> None:
+    """A :class:`UserError` (one line in a tool) for ``cuda`` on a machine
+    where torch sees no CUDA device."""
+    import torch
+
+    from ..errors import UserError
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise UserError('--device cuda: torch sees no CUDA device on this '
+                        'machine; run with --device cpu, or on a machine '
+                        'with a GPU and a CUDA build of torch')
+
+
 def add_launcher(parser: argparse.ArgumentParser) -> None:
     """``--launcher`` and the per-process rank option that
     ``torch.distributed.launch`` appends to every command line."""

@@ -142,9 +142,6 @@ def test_cuda_kernels_are_profiled_only_on_cuda():
 def test_device_cuda_is_checked_and_passed_on(monkeypatch):
     tool = load_tool('analysis/runtime_breakdown')
     config = 'configs/efficientvit_m0_in1k.py'
-    if not torch.cuda.is_available():
-        with pytest.raises(SystemExit):
-            tool.parse_args([config, '--device', 'cuda'])
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     args = tool.parse_args([config, config, '--device', 'cuda'])
     assert args.device == 'cuda' and len(args.configs) == 2

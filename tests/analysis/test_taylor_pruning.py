@@ -260,7 +260,6 @@ def test_tool_flags():
     assert (args.budget, args.target) == ('flops', 0.5)
     args = tool.parse_args(base + ['--target-params', '0.3'])
     assert (args.budget, args.target) == ('params', 0.3)
-    for bad in (['--target-params',
-                 '1.2'], ['--target-params', '0.3', '--target-flops', '0.5']):
-        with pytest.raises(SystemExit):
-            tool.parse_args(base + bad)
+    with pytest.raises(SystemExit):  # one budget at a time
+        tool.parse_args(base +
+                        ['--target-params', '0.3', '--target-flops', '0.5'])

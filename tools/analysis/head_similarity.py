@@ -16,7 +16,6 @@ with the MHSA-style variant: ``--compare CONFIG CKPT --compare-options
 model.backbone.cascade=False``.
 CHECKPOINT may be ``none`` for randomly initialised weights.
 """
-import os
 import os.path as osp
 import sys
 
@@ -59,8 +58,7 @@ def main(argv=None):
     from efficientvit_mm.analysis.head_similarity import (
         config_head_similarity, load_images, plot, write_csv)
     from efficientvit_mm.runtime import load_config
-    from efficientvit_mm.runtime.args import checkpoint_or_none
-    os.makedirs(args.out_dir, exist_ok=True)
+    from efficientvit_mm.runtime.args import checkpoint_or_none, output_paths
     images = load_images(args.images, args.num_images, args.shape, args.seed)
     runs = [(args.config, args.checkpoint, args.cfg_options)]
     if args.compare:
@@ -71,11 +69,14 @@ def main(argv=None):
          if o and o.get('model.backbone.cascade') is False else '')
         for c, _, o in runs
     ]
+    cfgs = [load_config(config, options) for config, _, options in runs]
     results, rows = {}, []
-    for label, (config, ckpt, options) in zip(labels, runs):
-        result = config_head_similarity(
-            load_config(config, options), checkpoint_or_none(ckpt), images,
-            args.batch_size, args.measure)
+    for i, (label, cfg, (_, ckpt, _)) in enumerate(zip(labels, cfgs, runs)):
+        print(
+            f'[{i + 1}/{len(runs)}] {label}: heads over {len(images)} '
+            'images ...', flush=True)
+        result = config_head_similarity(cfg, checkpoint_or_none(ckpt), images,
+                                        args.batch_size, args.measure)
         results[label] = result
         rows += [dict(r, variant=label) for r in result]
         per_block = {}
@@ -84,8 +85,8 @@ def main(argv=None):
         print(f'{label}: mean max similarity per block ' +
               ', '.join(f'{np.mean(v):.3f}' for v in per_block.values()) +
               f' | overall {np.mean([r["max_cos_sim"] for r in result]):.3f}')
-    csv_path = osp.join(args.out_dir, 'head_similarity.csv')
-    png_path = osp.join(args.out_dir, 'head_similarity.png')
+    csv_path, png_path = output_paths(args.out_dir, 'head_similarity.csv',
+                                      'head_similarity.png')
     write_csv(rows, csv_path)
     what = 'attention maps' if args.measure == 'maps' else 'outputs'
     plot(

@@ -39,7 +39,7 @@ def parse_args(argv=None):
         '--placement', choices=['spread', 'first', 'last'], default='spread',
         help='which attention layers are kept: spread evenly over the depth '
         '(default), the first or the last ones')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    cli.add_device(parser)
     parser.add_argument('--batch-size', type=int, default=16,
                         help='batch of the throughput runs')
     cli.add_shape(parser, 'input size of the throughput runs')
@@ -67,9 +67,7 @@ def parse_args(argv=None):
         parser.error('--fractions must lie in [0, 1]')
     if args.batch_size < 1 or args.repeats < 1:
         parser.error('--batch-size and --repeats must be at least 1')
-    import torch
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is visible')
+    cli.check_device(args.device)
     return args
 
 
@@ -87,13 +85,13 @@ def main(argv=None):
         if args.data_config else None
     shape = args.shape or DEFAULT_SHAPES['classification']
     print(f'machine: {describe_machine()}', flush=True)
+    cfgs = [load_config(c, args.cfg_options) for c in args.configs]
     rows = []
-    for label, config in zip(args.labels, args.configs):
-        rows += study(
-            load_config(config, args.cfg_options), label, args.fractions,
-            args.batch_size, shape, args.device, args.placement, data_cfg,
-            args.epochs, args.seed, lambda msg: print(msg, flush=True),
-            repeats=args.repeats, calls=1)
+    for label, cfg in zip(args.labels, cfgs):
+        rows += study(cfg, label, args.fractions, args.batch_size, shape,
+                      args.device, args.placement, data_cfg, args.epochs,
+                      args.seed, lambda msg: print(msg, flush=True),
+                      repeats=args.repeats, calls=1)
     csv_path, png_path = output_paths(args.out_dir, 'mhsa_proportion.csv',
                                       'mhsa_proportion.png')
     write_csv(rows, csv_path)

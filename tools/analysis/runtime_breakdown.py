@@ -28,7 +28,7 @@ def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
     cli.add_configs(parser)
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    cli.add_device(parser)
     parser.add_argument('--batch-size', type=int, default=16)
     cli.add_shape(parser)
     cli.add_threads(parser, 1, ', as the paper')
@@ -49,9 +49,7 @@ def parse_args(argv=None):
     if args.batch_size < 1 or args.runs < 1 or args.warmup < 0:
         parser.error('--batch-size and --runs must be at least 1, --warmup '
                      'at least 0')
-    import torch
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is visible')
+    cli.check_device(args.device)
     return args
 
 
@@ -68,11 +66,14 @@ def main(argv=None):
     from efficientvit_mm.runtime.args import output_paths
     torch.set_num_threads(args.threads)
     roles = parse_roles(args.role)
+    # every config is read before the first is profiled: a bad one fails
+    # at once, not after minutes of profiling
+    cfgs = [load_config(c, args.cfg_options) for c in args.configs]
     results, shapes = {}, set()
-    for i, (label, config) in enumerate(zip(args.labels, args.configs)):
+    for i, (label, config,
+            cfg) in enumerate(zip(args.labels, args.configs, cfgs)):
         print(f'[{i + 1}/{len(args.labels)}] profiling {label} ...',
               flush=True)
-        cfg = load_config(config, args.cfg_options)
         shape = tuple(args.shape or DEFAULT_SHAPES[task_of(cfg)])
         shapes.add(f'{shape[0]}x{shape[1]}')
         results[label] = config_breakdown(cfg, shape, args.batch_size,

@@ -67,8 +67,9 @@ def parse_args(argv=None):
     args.target = args.target_params if args.budget == 'params' else (
         args.target_flops if args.target_flops is not None else 0.5)
     if not 0 < args.target < 1:
-        parser.error(f'--target-{args.budget} is a fraction in (0, 1), got '
-                     f'{args.target}')
+        from efficientvit_mm.errors import UserError
+        raise UserError(f'--target-{args.budget} is the fraction of the '
+                        f'{args.budget} to keep, in (0, 1); got {args.target}')
     if args.steps < 1 or args.batches < 1:
         parser.error('--steps and --batches must be at least 1')
     return args
