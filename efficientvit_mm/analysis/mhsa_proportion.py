@@ -226,8 +226,8 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     models = list(dict.fromkeys(r['model'] for r in rows))
-    fig, axes = plt.subplots(1, len(models),
-                             figsize=(max(6.5, 5 * len(models)), 4.2),
+    width = max(6.5, 5 * len(models))  # inches; ~12 title characters each
+    fig, axes = plt.subplots(1, len(models), figsize=(width, 4.2),
                              squeeze=False)
     for ax, name in zip(axes[0], models):
         mine = sorted((r for r in rows if r['model'] == name),
@@ -236,7 +236,7 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
         base = mine[-1]['images_per_s']
         ratio = [r['images_per_s'] / base for r in mine]
         ax.plot(x, ratio, 'o-', color='tab:blue', label='throughput')
-        ax.set_ylim(min(0.8, min(ratio) - 0.05), max(1.2, max(ratio) + 0.1))
+        ax.set_ylim(min(0.8, min(ratio) - 0.05), max(1.2, max(ratio) + 0.15))
         ax.set_xlabel('MHSA layers kept (%)')
         ax.set_ylabel(f'throughput / {mine[-1]["variant"]}', color='tab:blue')
         ax.set_title(name, fontsize=10)
@@ -253,8 +253,7 @@ def plot(rows: Sequence[dict], path: str, title: str = '') -> None:
                      label='top-1')
             acc.set_ylabel('top-1 accuracy (%)', color='tab:red')
     if title:
-        fig.suptitle(
-            textwrap.fill(title, 40 + 45 * (len(models) - 1)), fontsize=9)
+        fig.suptitle(textwrap.fill(title, int(12 * width)), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
