@@ -118,6 +118,24 @@ def check_threads(parser: argparse.ArgumentParser,
         parser.error(f'--threads must be at least 1, got {threads}')
 
 
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device cpu|cuda`` (checked by :func:`check_device`)."""
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                        help='where the models run (default cpu)')
+
+
+def check_device(device: str) -> None:
+    """A :class:`UserError` (one line in a tool) for ``cuda`` on a machine
+    where torch sees no CUDA device."""
+    import torch
+
+    from ..errors import UserError
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise UserError('--device cuda: torch sees no CUDA device on this '
+                        'machine; run with --device cpu, or on a machine '
+                        'with a GPU and a CUDA build of torch')
+
+
 def add_launcher(parser: argparse.ArgumentParser) -> None:
     """``--launcher`` and the per-process rank option that
     ``torch.distributed.launch`` appends to every command line."""
@@ -164,3 +182,50 @@ def export_local_rank(args: argparse.Namespace) -> None:
     an option instead, so make it visible the same way."""
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """``CONFIG CHECKPOINT`` (``'none'``: weights as built) and
+    ``--cfg-options``: the model an analysis tool studies."""
+    parser.add_argument('config')
+    parser.add_argument(
+        'checkpoint', help="whole-model checkpoint, or 'none' for the "
+        'weights the model is built with')
+    add_cfg_options(parser)
+
+
+def checkpoint_or_none(value: str) -> Optional[str]:
+    """The CHECKPOINT of :func:`add_model`, None for ``'none'``."""
+    return None if value.lower() == 'none' else value
+
+
+def add_configs(parser: argparse.ArgumentParser) -> None:
+    """``CONFIG [CONFIG ...]``, ``--labels`` (one per config) and
+    ``--cfg-options`` (for every config): models studied side by side."""
+    parser.add_argument('configs', nargs='+', metavar='CONFIG',
+                        help='config files or mmpretrain::... configs')
+    parser.add_argument('--labels', nargs='+',
+                        help='one name per config (default: config names)')
+    add_cfg_options(parser)
+
+
+def config_labels(parser: argparse.ArgumentParser,
+                  args: argparse.Namespace) -> Sequence[str]:
+    """The ``--labels`` of :func:`add_configs` (checked: one per config),
+    or the configs' file names."""
+    if args.labels and len(args.labels) != len(args.configs):
+        parser.error(f'--labels needs one name per config '
+                     f'({len(args.configs)}), got {len(args.labels)}')
+    return args.labels or [config_name(c) for c in args.configs]
+
+
+def config_name(config: str) -> str:
+    """'swin-tiny_16xb64_in1k' for mmpretrain::swin_transformer/swin-tiny_
+    16xb64_in1k.py or a file path."""
+    return osp.splitext(osp.basename(config.split('::')[-1]))[0]
+
+
+def output_paths(out_dir: str, *names: str) -> Sequence[str]:
+    """``out_dir/<name>`` for each name, the folder made."""
+    os.makedirs(out_dir, exist_ok=True)
+    return [osp.join(out_dir, name) for name in names]

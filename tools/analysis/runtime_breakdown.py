@@ -1,14 +1,22 @@
-"""Split inference time into compute- and memory-bound work per block type
-(the paper's Fig. 2).
+"""Split inference time into compute- and memory-bound work per block role
+(the paper's Fig. 2), for one model or several side by side.
 
-    python tools/analysis/runtime_breakdown.py CONFIG [--device cpu|cuda] \\
-        [--batch-size 16] [--shape 224] [--deploy] [--out-dir DIR]
+    python tools/analysis/runtime_breakdown.py CONFIG [CONFIG ...] \\
+        [--labels A B ...] [--device cpu|cuda] [--batch-size 16] \\
+        [--shape 224] [--threads 1] [--deploy] [--out-dir DIR]
 
-Writes ``runtime_breakdown.csv`` (block, kind, operator group, ms per
-forward) and ``runtime_breakdown.png`` (stacked bars). Weights do not change
-the timing, so the model is built from the config without a checkpoint.
+    python tools/analysis/runtime_breakdown.py \\
+        mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py \\
+        mmpretrain::deit/deit-tiny_4xb256_in1k.py \\
+        configs/efficientvit_m4_in1k.py --labels Swin-T DeiT-T EfficientViT-M4
+
+Blocks are charged by role: stem, patch embed/merging, downsampling,
+attention, token mixing (depthwise convs), FFN/MLP, conv block (ResNet),
+normalisation, other (residual adds between blocks, pooling, head). Other
+models: --role ClassName=role. Writes ``runtime_breakdown.csv`` (model,
+role, kind, operator group, ms per forward) and ``runtime_breakdown.png``.
+Weights do not change the timing, so models are built without weights.
 """
-import os
 import os.path as osp
 import sys
 
@@ -19,22 +27,29 @@ sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 def parse_args(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
-    parser.add_argument('config')
-    cli.add_cfg_options(parser)
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    cli.add_configs(parser)
+    cli.add_device(parser)
     parser.add_argument('--batch-size', type=int, default=16)
     cli.add_shape(parser)
     cli.add_threads(parser, 1, ', as the paper')
     parser.add_argument('--deploy', action='store_true',
                         help='fold BatchNorm first (switch_to_deploy)')
-    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--runs', type=int, default=3,
+                        help='profiled forwards per model')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--role', nargs='+', metavar='CLASS=ROLE',
+        help='role of the modules of a class this tool does '
+        'not know, e.g. MyAttention=attention')
     parser.add_argument('--out-dir', default='work_dirs/runtime_breakdown')
     args = parser.parse_args(argv)
     args.shape = cli.parse_shape(parser, args.shape)
     cli.check_threads(parser, args.threads)
-    import torch
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is visible')
+    args.labels = cli.config_labels(parser, args)
+    if args.batch_size < 1 or args.runs < 1 or args.warmup < 0:
+        parser.error('--batch-size and --runs must be at least 1, --warmup '
+                     'at least 0')
+    cli.check_device(args.device)
     return args
 
 
@@ -42,38 +57,38 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from efficientvit_mm.analysis import runtime_breakdown, summarise
-    from efficientvit_mm.analysis.runtime_breakdown import plot, write_csv
-    from efficientvit_mm.apis import DEFAULT_SHAPES, tensor_model
-    from efficientvit_mm.deploy import switch_to_deploy
+    from efficientvit_mm.analysis.runtime_breakdown import (config_breakdown,
+                                                            format_summary,
+                                                            parse_roles, plot,
+                                                            write_csv)
+    from efficientvit_mm.apis import DEFAULT_SHAPES
     from efficientvit_mm.runtime import load_config, task_of
+    from efficientvit_mm.runtime.args import output_paths
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, args.cfg_options)
-    shape = args.shape or DEFAULT_SHAPES[task_of(cfg)]
-    net = tensor_model(cfg, shape).to(args.device)
-    if args.deploy:
-        switch_to_deploy(net.model)
-    x = torch.randn(args.batch_size, 3, *shape, device=args.device)
-    rows = runtime_breakdown(net, x, runs=args.runs)
-    os.makedirs(args.out_dir, exist_ok=True)
-    csv_path = osp.join(args.out_dir, 'runtime_breakdown.csv')
-    png_path = osp.join(args.out_dir, 'runtime_breakdown.png')
-    write_csv(rows, csv_path)
-    title = (f'{osp.basename(args.config)}: {args.device}, batch '
-             f'{args.batch_size}, {shape[0]}x{shape[1]}'
+    roles = parse_roles(args.role)
+    # every config is read before the first is profiled: a bad one fails
+    # at once, not after minutes of profiling
+    cfgs = [load_config(c, args.cfg_options) for c in args.configs]
+    results, shapes = {}, set()
+    for i, (label, config,
+            cfg) in enumerate(zip(args.labels, args.configs, cfgs)):
+        print(f'[{i + 1}/{len(args.labels)}] profiling {label} ...',
+              flush=True)
+        shape = tuple(args.shape or DEFAULT_SHAPES[task_of(cfg)])
+        shapes.add(f'{shape[0]}x{shape[1]}')
+        results[label] = config_breakdown(cfg, shape, args.batch_size,
+                                          args.device, args.deploy, args.runs,
+                                          args.warmup, roles, config)
+        print(format_summary(label, results[label]), flush=True)
+    csv_path, png_path = output_paths(args.out_dir, 'runtime_breakdown.csv',
+                                      'runtime_breakdown.png')
+    write_csv(results, csv_path)
+    title = (f'{args.device}, batch {args.batch_size}, '
+             f'{" / ".join(sorted(shapes))}, {args.threads} thread(s)'
              f'{", deploy" if args.deploy else ""}')
-    plot(rows, png_path, title)
-    summary = summarise(rows)
-    total = sum(v['compute'] + v['memory'] for v in summary.values())
-    print(title)
-    print(f'{"block":<16}{"compute ms":>12}{"memory ms":>12}{"share":>8}')
-    for block, v in summary.items():
-        print(f'{block:<16}{v["compute"]:>12.2f}{v["memory"]:>12.2f}'
-              f'{(v["compute"] + v["memory"]) / total:>8.0%}')
-    memory = sum(v['memory'] for v in summary.values())
-    print(f'memory-bound share of the total: {memory / total:.0%}')
+    plot(results, png_path, title)
     print(f'wrote {csv_path} and {png_path}')
-    return rows
+    return results
 
 
 if __name__ == '__main__':

@@ -1,0 +1,49 @@
+"""Bad input to the analysis tools ends in one line on stderr (through
+efficientvit_mm.runtime.errors) and exit status 1, before any long work."""
+import pytest
+import torch
+
+from helpers import load_tool
+from helpers.tiny_models import write_tiny_config
+
+M0 = 'configs/efficientvit_m0_in1k.py'
+DATA = 'configs/demo/efficientvit_m0_shapes_cls.py'
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(),
+                            reason='a CUDA device is visible')
+
+CASES = [
+    ('runtime_breakdown', [M0, 'nope.py'], "config file 'nope.py' does not"),
+    pytest.param('runtime_breakdown', [M0, '--device', 'cuda'],
+                 'torch sees no CUDA device', marks=NO_GPU),
+    pytest.param('mhsa_proportion', [M0, '--device', 'cuda'],
+                 'torch sees no CUDA device', marks=NO_GPU),
+    ('mhsa_proportion', ['nope.py'], "config file 'nope.py' does not"),
+    ('head_similarity', [M0, 'missing.pth'], 'checkpoint file not found'),
+    ('head_similarity',
+     ['RESNET', 'none', '--num-images', '1', '--shape',
+      '32'], 'ResNet has no attention layer'),
+    ('taylor_pruning',
+     [M0, 'none', '--data-config', DATA, '--target-flops',
+      '1.5'], 'fraction of the flops to keep, in (0, 1)'),
+    ('taylor_pruning', [M0, 'missing.pth', '--data-config',
+                        DATA], 'checkpoint file not found'),
+    ('taylor_pruning', [M0, 'none', '--data-config',
+                        'nope.py'], "config file 'nope.py' does not"),
+]
+
+
+@pytest.mark.parametrize('tool, argv, message', CASES)
+def test_bad_input_is_one_line(tool, argv, message, tmp_path, capsys):
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    argv = [
+        write_tiny_config(tmp_path, 'resnet') if a == 'RESNET' else a
+        for a in argv
+    ] + ['--out-dir', str(tmp_path / 'out')]
+    prog = f'tools/analysis/{tool}.py'
+    with pytest.raises(SystemExit) as exit:
+        exit_on_user_error(prog, load_tool(f'analysis/{tool}').main, argv)
+    assert exit.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f'{prog}: error: ')
+    assert message in err[0]
+    assert not (tmp_path / 'out').exists()  # failed before writing
