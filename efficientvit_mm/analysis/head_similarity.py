@@ -31,8 +31,8 @@ def record_head_outputs(model: torch.nn.Module):
     records: Dict[str, List[List[torch.Tensor]]] = {n: [] for n, _ in layers}
     for name, layer in layers:
 
-        def wrapped(x, _name=name, _fn=layer.head_outputs):
-            outs = _fn(x)
+        def wrapped(x, window=None, _name=name, _fn=layer.head_outputs):
+            outs = _fn(x, window)
             records[_name].append([o.detach() for o in outs])
             return outs
 
