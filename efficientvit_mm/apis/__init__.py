@@ -1,9 +1,10 @@
 """Building a model from a config, with or without its weights, and the
 tensor-in wrapper that timing, export and analysis use."""
-from .model import (DEFAULT_SHAPES, TensorForward, build_model, data_samples,
+from .model import (DEFAULT_SHAPES, TensorForward, build_model,
+                    build_preprocessor, data_samples, model_config,
                     tensor_model)
 
 __all__ = [
-    'DEFAULT_SHAPES', 'TensorForward', 'build_model', 'data_samples',
-    'tensor_model'
+    'DEFAULT_SHAPES', 'TensorForward', 'build_model', 'build_preprocessor',
+    'data_samples', 'model_config', 'tensor_model'
 ]
