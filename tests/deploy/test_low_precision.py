@@ -1,0 +1,84 @@
+"""bf16 deploy mode and static INT8 quantisation."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from efficientvit_mm.apis import tensor_model
+from efficientvit_mm.benchmarking import prepare
+from efficientvit_mm.deploy import onnx, switch_to_deploy
+from efficientvit_mm.deploy.precision import bf16_parts, to_bf16
+from efficientvit_mm.engine import DeployModelHook
+from efficientvit_mm.models import EfficientViT
+from efficientvit_mm.runtime import load_config
+from efficientvit_mm.testing import randomise
+from helpers import ROOT
+
+
+def _relative(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def test_bf16_backbone_runs_in_bf16_and_answers_in_fp32():
+    model = switch_to_deploy(randomise(EfficientViT('m0')))
+    x = torch.randn(2, 3, 96,
+                    128).contiguous(memory_format=torch.channels_last)
+    fast = to_bf16(copy.deepcopy(model))
+    to_bf16(fast)  # a second call changes nothing
+    assert bf16_parts(model) == ['']
+    assert all(p.dtype == torch.bfloat16 for p in fast.parameters())
+    with torch.inference_mode():
+        ref, out = model(x), fast(x)
+    for r, o in zip(ref, out):
+        assert o.dtype == torch.float32 and o.shape == r.shape
+        assert _relative(o, r) < 3e-2
+
+
+def test_bf16_classifier_keeps_head_outputs_fp32():
+    cfg = load_config(f'{ROOT}/configs/efficientvit_m0_in1k.py')
+    net = randomise(tensor_model(cfg, (112, 112)))
+    assert bf16_parts(net.model) == ['backbone', 'neck', 'head']
+    x = torch.randn(2, 3, 112, 112)
+    fast = prepare(net, 'bf16', x, channels_last=True)
+    deploy = prepare(net, 'deploy', x, channels_last=True)
+    with torch.inference_mode():
+        ref = deploy(x.contiguous(memory_format=torch.channels_last))
+        out = fast(x.contiguous(memory_format=torch.channels_last))
+    assert out.dtype == torch.float32
+    assert _relative(out, ref) < 3e-2
+
+
+def test_deploy_hook_folds_and_casts_before_testing():
+
+    class Runner:
+        model = switch_to_deploy(randomise(EfficientViT('m0'))).train()
+        logger = type('Log', (), {'info': staticmethod(lambda msg: None)})
+
+    DeployModelHook('bf16').before_test(Runner)
+    assert not Runner.model.training
+    assert next(Runner.model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match='precision must be one of'):
+        DeployModelHook('fp8')
+
+
+def test_int8_classifier_is_qdq_and_close(tmp_path):
+    ort = pytest.importorskip('onnxruntime')  # noqa: F841
+    from efficientvit_mm.deploy.quantize import quantize_int8
+    cfg = load_config(f'{ROOT}/configs/efficientvit_m0_in1k.py')
+    model = randomise(tensor_model(cfg, (64, 64)).model)
+    module, names, axes = onnx.exportable(model, 'classification')
+    fp32, int8 = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'int8.onnx')
+    onnx.export(module, names, axes, (64, 64), fp32)
+    gen = torch.Generator().manual_seed(0)
+    data = [torch.randn(4, 3, 64, 64, generator=gen).numpy() for _ in range(3)]
+    quantize_int8(fp32, int8, data)
+    import onnx as onnx_pkg
+    ops = {n.op_type for n in onnx_pkg.load(int8).graph.node}
+    assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
+    x = data[0]
+    ref = onnx.ort_session(fp32).run(None, {'input': x})[0]
+    out = onnx.ort_session(int8).run(None, {'input': x})[0]
+    assert out.shape == ref.shape
+    # INT8 logits follow fp32 ones (random weights: loose bound)
+    assert np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.9
