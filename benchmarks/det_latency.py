@@ -56,11 +56,12 @@ def variants(name: str, model, samples, bf16: bool) -> dict:
     else:
         fuse_conv_bn(folded)
     folded = folded.eval().to(memory_format=torch.channels_last)
-    out = {f'{name} eager': Predict(model, samples),
-           f'{name} folded': Predict(folded, samples)}
+    out = {
+        f'{name} eager': Predict(model, samples),
+        f'{name} folded': Predict(folded, samples)
+    }
     if bf16:
-        out[f'{name} bf16'] = Predict(to_bf16(copy.deepcopy(folded)),
-                                      samples)
+        out[f'{name} bf16'] = Predict(to_bf16(copy.deepcopy(folded)), samples)
     return out
 
 
@@ -85,8 +86,8 @@ def main(argv=None):
     x = torch.randn(1, 3, h, w)
     steps = {}
     for name, config in MODELS.items():
-        cfg = load_config(config if '::' in config else osp.join(
-            ROOT, 'configs', config))
+        cfg = load_config(config if '::' in
+                          config else osp.join(ROOT, 'configs', config))
         drop_pretrained(cfg.model)
         model = build_model(cfg).eval()
         for label, fn in variants(name, model, samples,

@@ -11,7 +11,6 @@ and to one of two kinds:
 """
 import contextlib
 import csv
-import os
 import re
 from collections import defaultdict
 from typing import Dict, List, Sequence, Tuple
@@ -20,10 +19,10 @@ import torch
 import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
+from ..benchmarking.timing import quiet_profiler
 from ..models.layers import CascadedGroupAttention, DWConvFFN, PatchMerging
 
-# kineto (torch.profiler) prints start/stop lines to stderr unless told not to
-os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+quiet_profiler()  # no kineto log lines on stderr
 
 # (group, kind) by operator name; first match wins.
 OP_GROUPS: List[Tuple[str, str, str]] = [

@@ -32,8 +32,9 @@ def check_graph_sizes(session, reference, task: str, part: str,
     from .onnx import check_graph, tolerance
     ok = True
     batch = 2 if task == 'classification' or part == 'backbone' else 1
-    for size in check_shapes(shape):
-        diffs = check_graph(session, reference, torch.randn(batch, 3, *size))
+    sizes = check_shapes(shape)
+    inputs = [torch.randn(batch, 3, *size) for size in sizes]
+    for size, diffs in zip(sizes, check_graph(session, reference, inputs)):
         bad = [k for k, v in diffs.items() if v > tolerance(k)]
         ok &= not bad
         say(f'onnxruntime vs PyTorch at {batch}x3x{size[0]}x{size[1]}: '
@@ -107,7 +108,7 @@ def _time_graph(session, reference, shape) -> None:
     x = torch.randn(1, 3, *shape)
     feed = {'input': x.numpy()}
     times = time_interleaved(
-        dict(pytorch=lambda: reference(x),
+        dict(pytorch=lambda: reference([x]),
              onnxruntime=lambda: session.run(None, feed)), warmup=2, repeats=7)
     say(f'latency, batch 1, {shape[0]}x{shape[1]}: PyTorch deploy '
         f'{1e3 * median(times["pytorch"]):.1f} ms | onnxruntime '

@@ -17,6 +17,14 @@
   every other input size and still runs, slightly wrong. Inside mmdeploy's
   export the size is computed from the traced shape instead (same values:
   ``floor(size * scale)``).
+* :func:`adaptive_pool_in_graph` -- mmdeploy rewrites
+  ``adaptive_avg_pool2d`` (UperNet's pyramid pooling) as an ``avg_pool2d``
+  whose kernel is ``floor(size / bins)`` at the export size: frozen in the
+  graph, so wrong at every other size, wrong at the export size itself
+  where the map is not a multiple of the bins, and a crash ("stride should
+  not be zero") where the map is smaller than the bins. For onnxruntime it
+  is computed exactly instead, from the traced shape, as two matrix
+  products with the bins' averaging matrices.
 * :func:`fx_wrap_registry_as_dict` -- leaving its rewriter context,
   mmdeploy removes what was added to torch.fx's registry of wrapped
   functions with ``list.pop(-1)``; torch 2.14 keeps that registry in a
@@ -35,8 +43,9 @@ your own calls :func:`apply` before mmdeploy's ``torch2onnx``.
 import torch
 
 __all__ = [
-    'OPSET', 'apply', 'export_with_torchscript', 'fx_wrap_registry_as_dict',
-    'restore_cast_long', 'upsample_size_in_graph'
+    'OPSET', 'adaptive_avg_pool', 'adaptive_pool_in_graph', 'apply',
+    'export_with_torchscript', 'fx_wrap_registry_as_dict', 'restore_cast_long',
+    'upsample_size_in_graph'
 ]
 
 # the opset our whole-model exports use (mmdeploy's rewrites, onnxruntime's
@@ -91,6 +100,42 @@ def upsample_size_in_graph() -> None:
         return resize(x, size, None, self.mode, self.align_corners)
 
 
+def _bin_matrix(size, bins: int, like: torch.Tensor) -> torch.Tensor:
+    """(bins, size) averaging matrix of adaptive pooling along one axis:
+    bin i averages ``[floor(i * size / bins), ceil((i + 1) * size /
+    bins))`` (``size`` may be a traced 0-d tensor)."""
+    i = torch.arange(bins, device=like.device).unsqueeze(1)
+    pos = torch.arange(size, device=like.device).unsqueeze(0)
+    start = torch.div(i * size, bins, rounding_mode='floor')
+    end = torch.div((i + 1) * size + bins - 1, bins, rounding_mode='floor')
+    inside = ((pos >= start) & (pos < end)).to(like.dtype)
+    return inside / (end - start).to(like.dtype)
+
+
+def adaptive_avg_pool(x: torch.Tensor, output_size) -> torch.Tensor:
+    """``adaptive_avg_pool2d`` of a (N, C, H, W) ``x`` as matrix products,
+    exact at every input size when traced."""
+    from torch.nn.modules.utils import _pair
+    out_h, out_w = _pair(output_size)
+    rows = _bin_matrix(x.shape[2], int(out_h), x)  # (out_h, H)
+    cols = _bin_matrix(x.shape[3], int(out_w), x)  # (out_w, W)
+    return torch.matmul(torch.matmul(rows, x), cols.t())
+
+
+def adaptive_pool_in_graph() -> None:
+    """Register :func:`adaptive_avg_pool` as onnxruntime's rewrite of
+    ``adaptive_avg_pool2d`` (global pooling keeps torch's own op)."""
+    from mmdeploy.core import FUNCTION_REWRITER
+
+    @FUNCTION_REWRITER.register_rewriter(
+        'torch.nn.functional.adaptive_avg_pool2d', backend='onnxruntime')
+    def adaptive_avg_pool2d__exact(input, output_size):
+        ctx = FUNCTION_REWRITER.get_context()
+        if output_size in (1, (1, 1), [1, 1]):
+            return ctx.origin_func(input, output_size)
+        return adaptive_avg_pool(input, output_size)
+
+
 def fx_wrap_registry_as_dict() -> None:
     """Make mmdeploy's rewriter leave torch.fx's wrap registry as it found
     it when that registry is a dict."""
@@ -116,5 +161,6 @@ def apply() -> None:
     export_with_torchscript()
     restore_cast_long()
     upsample_size_in_graph()
+    adaptive_pool_in_graph()
     fx_wrap_registry_as_dict()
     _applied = True

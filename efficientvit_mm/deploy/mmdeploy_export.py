@@ -132,16 +132,22 @@ def export_dense(model: nn.Module, cfg: Config, shape: Sequence[int],
     model.__dict__.pop('forward', None)
 
 
-def rewritten_outputs(model: nn.Module, cfg: Config, x: torch.Tensor,
-                      opset: int = OPSET) -> Tuple[torch.Tensor, ...]:
+def rewritten_outputs(model: nn.Module, cfg: Config,
+                      inputs: Sequence[torch.Tensor],
+                      opset: int = OPSET) -> List[Tuple[torch.Tensor, ...]]:
     """What the exported graph computes, run in PyTorch: ``model`` under
-    mmdeploy's rewrites on input ``x`` (N, 3, H, W)."""
+    mmdeploy's rewrites on each (N, 3, H, W) batch of ``inputs`` (in one
+    rewrite context: entering one takes seconds)."""
     from mmdeploy.core import RewriterContext, patch_model
     deploy_cfg = deploy_config(cfg, opset)
     _import_rewrites(deploy_cfg)
     patched = patch_model(model.eval(), cfg=deploy_cfg, backend=BACKEND)
-    samples = data_samples(task_of(cfg), x.shape[2:]) * x.shape[0]
+    outputs = []
     with RewriterContext(cfg=deploy_cfg, backend=BACKEND,
                          opset=opset), torch.no_grad():
-        out = patched(x, samples, mode='predict')
-    return tuple(out) if isinstance(out, (tuple, list)) else (out, )
+        for x in inputs:
+            samples = data_samples(task_of(cfg), x.shape[2:]) * x.shape[0]
+            out = patched(x, samples, mode='predict')
+            outputs.append(
+                tuple(out) if isinstance(out, (tuple, list)) else (out, ))
+    return outputs

@@ -82,7 +82,8 @@ def export_model(model: nn.Module, cfg: Config, shape: Sequence[int],
                  opset: int = OPSET) -> Callable:
     """Fold ``model`` (built from ``cfg``) and export ``part`` of it to
     ``path``, tracing a (1, 3, H, W) input. Returns PyTorch's version of
-    the graph: a function of an input batch giving the graph's outputs."""
+    the graph: a function of a list of input batches giving, for each, the
+    graph's outputs (a tuple of tensors)."""
     if part not in PARTS:
         raise UserError(f'part must be one of {PARTS}, got {part!r}')
     task = task_of(cfg)
@@ -92,16 +93,19 @@ def export_model(model: nn.Module, cfg: Config, shape: Sequence[int],
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             export_dense(model, cfg, shape, path, opset)
-        return lambda x: rewritten_outputs(model, cfg, x, opset)
+        return lambda xs: rewritten_outputs(model, cfg, xs, opset)
     module, names, axes = exportable(model, task, part)
     export(module, names, axes, shape, path, opset)
 
-    def reference(x):
+    def reference(xs):
         with torch.no_grad():
-            out = module(x)
-        return tuple(out) if isinstance(out, (tuple, list)) else (out, )
+            return [_as_tuple(module(x)) for x in xs]
 
     return reference
+
+
+def _as_tuple(out) -> tuple:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out, )
 
 
 def ort_session(path: str, threads: int = 1):
@@ -163,10 +167,14 @@ def tolerance(name: str) -> float:
 
 
 def check_graph(session, reference: Callable,
-                x: torch.Tensor) -> Dict[str, float]:
-    """:func:`differences` of the graph from PyTorch on input ``x``."""
-    expected = {
-        o.name: e.numpy()
-        for o, e in zip(session.get_outputs(), reference(x))
-    }
-    return differences(expected, run_session(session, x))
+                inputs: Sequence[torch.Tensor]) -> List[Dict[str, float]]:
+    """:func:`differences` of the graph from PyTorch (``reference``, as
+    :func:`export_model` returns it) on each input batch."""
+    names = [o.name for o in session.get_outputs()]
+    return [
+        differences({
+            n: e.numpy()
+            for n, e in zip(names, want)
+        }, run_session(session, x))
+        for x, want in zip(inputs, reference(inputs))
+    ]

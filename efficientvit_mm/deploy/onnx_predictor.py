@@ -93,15 +93,23 @@ class OnnxPredictor:
     # ------------------------------------------------------ output -> samples
     def _detections(self, out: dict, samples: list) -> None:
         from mmengine.structures import InstanceData
-        rcnn = self.cfg.model.test_cfg.get('rcnn', {})
+        test_cfg = self.cfg.model.test_cfg
+        rcnn = test_cfg.get('rcnn', {})
+        # mmdet's dense heads drop boxes this small before NMS, the graph
+        # does not: such boxes (zero width or height, cut by the image
+        # border) overlap nothing, so NMS kept the others alike
+        min_size = test_cfg.get('min_bbox_size', -1) if not rcnn else -1
         for i, sample in enumerate(samples):
             dets, labels = out['dets'][i], out['labels'][i]
-            keep = dets[:, 4] > 0  # (padding rows have score 0)
-            dets, labels = dets[keep], labels[keep]
             h, w = sample.metainfo['img_shape'][:2]
             boxes = dets[:, :4].clone()
             boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
             boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+            keep = dets[:, 4] > 0  # (padding rows have score 0)
+            if min_size >= 0:
+                keep &= (boxes[:, 2] - boxes[:, 0] > min_size) & (
+                    boxes[:, 3] - boxes[:, 1] > min_size)
+            dets, labels, boxes = dets[keep], labels[keep], boxes[keep]
             scale = boxes.new_tensor(sample.metainfo['scale_factor'])
             boxes /= scale.repeat(2)
             pred = InstanceData(bboxes=boxes, scores=dets[:, 4],

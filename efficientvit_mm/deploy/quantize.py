@@ -7,12 +7,17 @@ training images prepared exactly as the model's data preprocessor prepares
 them.
 """
 import os
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import UserError
+
+# the operators quantised: the convolutions and matrix products that carry
+# the compute; the rest (additions, resizing, box decoding, NMS and its
+# concatenations) stays fp32, so box coordinates keep their precision
+QUANTISED_OPS = ('Conv', 'MatMul', 'Gemm')
 
 
 def config_images(cfg, split: str = 'train_dataloader',
@@ -59,10 +64,12 @@ class _Calibration:
 
 
 def quantize_int8(fp32_path: str, int8_path: str, batches,
-                  input_name: str = 'input') -> str:
+                  input_name: str = 'input',
+                  op_types: Sequence[str] = QUANTISED_OPS) -> str:
     """Write the static INT8 (QDQ, per-channel weights) twin of the ONNX
     model ``fp32_path`` to ``int8_path``, with activation ranges
-    calibrated on ``batches``; returns ``int8_path``."""
+    calibrated on ``batches``; only ``op_types`` are quantised. Returns
+    ``int8_path``."""
     try:
         from onnxruntime.quantization import (CalibrationDataReader,
                                               QuantFormat, QuantType,
@@ -81,7 +88,8 @@ def quantize_int8(fp32_path: str, int8_path: str, batches,
         quantize_static(prepared, int8_path, reader,
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         weight_type=QuantType.QInt8,
-                        activation_type=QuantType.QInt8)
+                        activation_type=QuantType.QInt8,
+                        op_types_to_quantize=list(op_types))
     finally:
         os.remove(prepared)
     return int8_path

@@ -2,8 +2,10 @@
 same predictions image by image, the same metrics, and both latencies.
 
 * detection: every detection scoring >= ``score_thr`` in one runtime has
-  one of the same class in the other with IoU >= :data:`MATCH_IOU`; the
-  matched pairs' largest box and score differences and smallest mask IoU;
+  one of the same class in the other with IoU >= :data:`MATCH_IOU`, or
+  corners within ``AGREEMENT['box_px']`` (boxes cut to a sliver by the
+  image border have a low IoU for any difference); the matched pairs'
+  largest box and score differences and smallest mask IoU;
 * segmentation: the fraction of pixels labelled alike;
 * classification: the largest score difference and the labels alike;
 * the metrics of the config's evaluator on both prediction sets (COCO
@@ -93,8 +95,9 @@ def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
 def match_detections(want, got, score_thr: float) -> Dict[str, float]:
     """Pairs of ``want`` detections scoring >= ``score_thr`` with the
     ``got`` detection of their class that overlaps them most (IoU >=
-    :data:`MATCH_IOU`): how many have none, the pairs' largest box and
-    score differences and smallest mask IoU."""
+    :data:`MATCH_IOU`, or corners within ``AGREEMENT['box_px']``): how many
+    have none, the pairs' largest box and score differences and smallest
+    mask IoU."""
     stats = dict(unmatched=0, box_px=0., score=0., mask_iou=1.)
     keep = want.scores >= score_thr
     if not keep.any():
@@ -106,12 +109,12 @@ def match_detections(want, got, score_thr: float) -> Dict[str, float]:
             continue
         iou = ious[row].masked_fill(got.labels != want.labels[i], -1.)
         j = int(iou.argmax())
-        if iou[j] < MATCH_IOU:
+        corners = float((want.bboxes[i] - got.bboxes[j]).abs().max())
+        if iou[j] < 0 or (iou[j] < MATCH_IOU
+                          and corners > AGREEMENT['box_px']):
             stats['unmatched'] += 1
             continue
-        stats['box_px'] = max(
-            stats['box_px'], float(
-                (want.bboxes[i] - got.bboxes[j]).abs().max()))
+        stats['box_px'] = max(stats['box_px'], corners)
         stats['score'] = max(stats['score'],
                              abs(float(want.scores[i] - got.scores[j])))
         if 'masks' in want:
