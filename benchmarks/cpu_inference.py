@@ -23,7 +23,6 @@ depends on page faults; ``MALLOC_MMAP_THRESHOLD_=4000000000
 MALLOC_TRIM_THRESHOLD_=4000000000`` keeps freed memory in the process (the
 comparison without that cost).
 """
-import json
 import os.path as osp
 import sys
 import tempfile
@@ -83,14 +82,11 @@ def measure(arch: str, repeats: int) -> dict:
 
 
 def main(argv=None):
-    from efficientvit_mm.runtime import args as cli
-    parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
-    cli.add_archs(parser)
-    parser.add_argument('--json', help='write all figures to this file')
-    parser.add_argument('--repeats', type=int, default=9)
-    args = parser.parse_args(argv)
+    from efficientvit_mm.runtime.args import parse_arch_benchmark
+    args = parse_arch_benchmark(__file__, __doc__.split('\n')[0], argv)
     from efficientvit_mm.benchmarking import describe_machine
     from efficientvit_mm.benchmarking.inference import TIMM
+    from efficientvit_mm.benchmarking.machine import write_figures
     table = {}
     for arch in args.archs:
         table[arch] = res = measure(arch, args.repeats)
@@ -109,10 +105,7 @@ def main(argv=None):
               f'{best:>10}{speed[best] / speed[TIMM]:>9.2f}x'
               f'{speed[best] / speed["ort fp32"]:>8.2f}x'
               f'{speed["deploy"] / speed["ort fp32"]:>7.2f}x')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(
-                dict(machine=describe_machine(), results=table), f, indent=2)
+    write_figures(args.json, table)
     return table
 
 

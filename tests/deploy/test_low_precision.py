@@ -82,3 +82,27 @@ def test_int8_classifier_is_qdq_and_close(tmp_path):
     assert out.shape == ref.shape
     # INT8 logits follow fp32 ones (random weights: loose bound)
     assert np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.9
+
+
+def test_precision_check_reports_each_runtime_beside_fp32(tmp_path):
+    """benchmarks/low_precision_accuracy.py's engine on a tiny crops set:
+    top-1 and latency of fp32, bf16 and INT8 (calibrated on train crops),
+    and the gaps to fp32."""
+    pytest.importorskip('onnxruntime')
+    from efficientvit_mm.apis import build_model
+    from efficientvit_mm.datasets import export_crops
+    from efficientvit_mm.deploy.precision_check import (compare, format_report,
+                                                        gaps)
+    root = str(tmp_path / 'crops')
+    export_crops(root, dict(train=2, val=2), seed=0, image_size=128,
+                 num_objects=(2, 3), size_range=(0.2, 0.35))
+    cfg = load_config(f'{ROOT}/configs/demo/efficientvit_m0_shapes_cls.py',
+                      {'data_root': root})
+    model = randomise(build_model(cfg))
+    report = compare(cfg, model, num_images=4, calib_images=4, repeats=1)
+    assert report['num_images'] == 4
+    assert set(report['metrics']) == {'fp32', 'bf16', 'int8'}
+    assert all('accuracy/top1' in m for m in report['metrics'].values())
+    assert set(gaps(report)) == {'bf16', 'int8'}
+    assert all(ms > 0 for ms in report['latency_ms'].values())
+    assert len(format_report(report).splitlines()) == 3
