@@ -91,5 +91,6 @@ def test_bad_input_is_one_line(tmp_path):
     assert 'no such ONNX file' in _fails([
         'tools/infer_onnx.py',
         str(tmp_path / 'none.onnx'), config,
-        os.path.join(ROOT, 'README.md')
+        os.path.join(ROOT, 'README.md'), '--out-dir',
+        str(tmp_path / 'vis')
     ])
