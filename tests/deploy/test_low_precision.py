@@ -106,3 +106,33 @@ def test_precision_check_reports_each_runtime_beside_fp32(tmp_path):
     assert set(gaps(report)) == {'bf16', 'int8'}
     assert all(ms > 0 for ms in report['latency_ms'].values())
     assert len(format_report(report).splitlines()) == 3
+
+
+def test_int8_detector_quantises_convs_and_keeps_nms_fp32(tmp_path, tiny_coco):
+    """The whole RetinaNet graph (NMS included) in static INT8: QDQ around
+    the convs and matmuls, calibrated on train images, NMS on fp32 boxes;
+    its predictor gives detections inside the image."""
+    pytest.importorskip('mmdeploy')
+    import onnx as onnx_pkg
+    from mmengine.dataset import pseudo_collate
+
+    from efficientvit_mm.deploy.precision_check import int8_runtime
+    from efficientvit_mm.deploy.verify import val_dataset
+    from helpers.deploy import config, random_model
+    cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
+                 {'data_root': f'{tiny_coco}/'})
+    model = switch_to_deploy(random_model(cfg, score_bias=-4.))
+    predictor = int8_runtime(cfg, model, str(tmp_path), calib_images=4)
+    graph = onnx_pkg.load(str(tmp_path / 'int8.onnx')).graph
+    dequantised = {
+        n.output[0]
+        for n in graph.node if n.op_type == 'DequantizeLinear'
+    }
+    nms = [n for n in graph.node if n.op_type == 'NonMaxSuppression']
+    assert len(dequantised) > 20 and len(nms) == 1
+    assert not set(nms[0].input) & dequantised  # boxes and scores fp32
+    sample = predictor(pseudo_collate([val_dataset(cfg)[0]]))[0]
+    boxes = sample.pred_instances.bboxes
+    h, w = sample.ori_shape
+    assert len(boxes) > 0 and boxes.min() >= 0
+    assert float(boxes[:, 2].max()) <= w and float(boxes[:, 3].max()) <= h
