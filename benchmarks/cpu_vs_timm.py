@@ -16,7 +16,6 @@ deploy mode), keep freed memory in the process:
     MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 \\
         .venv/bin/python benchmarks/cpu_vs_timm.py
 """
-import json
 import os.path as osp
 import sys
 
@@ -25,15 +24,12 @@ sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def main(argv=None):
-    from efficientvit_mm.runtime import args as cli
-    parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
-    cli.add_archs(parser)
-    parser.add_argument('--json', help='write all figures to this file')
-    parser.add_argument('--repeats', type=int, default=9)
-    args = parser.parse_args(argv)
+    from efficientvit_mm.runtime.args import parse_arch_benchmark
+    args = parse_arch_benchmark(__file__, __doc__.split('\n')[0], argv)
     from efficientvit_mm.benchmarking import describe_machine
     from efficientvit_mm.benchmarking.inference import (TIMM, benchmark_config,
                                                         format_results)
+    from efficientvit_mm.benchmarking.machine import write_figures
     from efficientvit_mm.runtime import load_config
     table = {}
     for arch in args.archs:
@@ -50,10 +46,7 @@ def main(argv=None):
         t, e, d = (res[k]['images_per_s'] for k in (TIMM, 'eager', 'deploy'))
         print(f'{arch:<6}{t:>12.1f}{e:>13.1f}{d:>14.1f}{e / t:>11.2f}x'
               f'{d / t:>12.2f}x')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(
-                dict(machine=describe_machine(), results=table), f, indent=2)
+    write_figures(args.json, table)
     return table
 
 

@@ -1,18 +1,28 @@
 #!/usr/bin/env python
-"""Export an EfficientViT model to ONNX and check it with onnxruntime.
+"""Export an EfficientViT model to ONNX and check it against PyTorch.
 
     python tools/export_onnx.py CONFIG CHECKPOINT OUT.onnx [--shape H W]
+    python tools/export_onnx.py CONFIG CHECKPOINT OUT.onnx --backbone
 
-* classification configs export the whole classifier (logits), dynamic batch;
-* detection and segmentation configs export the backbone (its three stage
-  maps), dynamic batch, height and width.
+The whole model, in deploy mode (every BatchNorm folded), with dynamic
+batch, height and width:
 
-The model is exported in deploy mode (every BatchNorm folded). onnxruntime
-then runs it beside PyTorch: the max abs difference of every output must be
-<= 1e-4 (at the export shape, and for dense models at a second shape too),
-and the CPU throughput of both is printed. Needs the optional extras:
-``pip install onnx onnxruntime``. See efficientvit_mm/deploy/onnx.py for
-what dynamic shapes cover.
+* classification configs: the classifier, ``logits``;
+* detection configs: the detector with its post-processing, ``dets`` (x1,
+  y1, x2, y2, score) and ``labels`` after NMS, and ``masks`` (28x28 per
+  detection) for Mask R-CNN;
+* segmentation configs: the segmentor, ``label_map``.
+
+Detectors and segmentors go through mmdeploy's rewrites, with our
+compatibility fixes for torch 2.14 (efficientvit_mm/deploy/mmdeploy_compat.py).
+``--backbone`` exports the backbone alone (its stage maps).
+
+Then onnxruntime runs the graph beside PyTorch on random inputs below, at
+and above the export size (max abs diff <= 1e-4 on maps, logits and
+scores, the same detections), and, for whole models, on the images of the
+config's val set: the same predictions and the same metric (mAP, mIoU or
+top-1, within 0.5 points); the latency of both runtimes is printed. See
+docs/deployment.md.
 """
 import os.path as osp
 import sys
@@ -22,6 +32,7 @@ sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
 def parse_args(argv=None):
+    from efficientvit_mm.deploy.mmdeploy_compat import OPSET
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__, raw=True)
     parser.add_argument('config')
@@ -30,74 +41,35 @@ def parse_args(argv=None):
         '(tools/convert_checkpoint.py makes one from '
         'official/timm files)')
     parser.add_argument('output', help='path of the .onnx file to write')
-    cli.add_shape(parser, 'export input size')
-    parser.add_argument('--opset', type=int, default=17)
-    cli.add_threads(parser, 1, ', for both runtimes when timing')
+    cli.add_shape(parser, 'input size traced at export')
+    parser.add_argument('--backbone', action='store_true',
+                        help='export the backbone alone (its stage maps)')
+    parser.add_argument('--opset', type=int, default=OPSET,
+                        help=f'ONNX opset, 11 or higher (default {OPSET})')
     parser.add_argument(
-        '--batch-size', type=int,
-        help='timing batch (default 16 for classification, '
-        '1 for dense models)')
+        '--val-images', type=int, metavar='N',
+        help='verify on the first N images of the val set (default: all)')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detections compared from this score on')
+    parser.add_argument('--no-verify', action='store_true',
+                        help='skip the check on the val set')
     parser.add_argument('--no-benchmark', action='store_true',
-                        help='only export and check')
+                        help='skip the latency measurement')
+    cli.add_threads(parser, 1, ', for both runtimes')
+    cli.add_cfg_options(parser)
     args = parser.parse_args(argv)
     args.shape = cli.parse_shape(parser, args.shape)
     cli.check_threads(parser, args.threads)
+    if args.opset < 11:
+        parser.error(f'--opset must be 11 or higher, got {args.opset}')
+    if args.val_images is not None and args.val_images < 1:
+        parser.error('--val-images must be positive')
     return args
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    from efficientvit_mm.apis import DEFAULT_SHAPES, build_model
-    from efficientvit_mm.benchmarking.timing import median, time_interleaved
-    from efficientvit_mm.deploy import onnx
-    from efficientvit_mm.runtime import load_config, task_of
-    cfg = load_config(args.config)
-    task = task_of(cfg)
-    shape = args.shape or DEFAULT_SHAPES[task]
-    module, names, axes = onnx.exportable(
-        build_model(cfg, args.checkpoint), task)
-    onnx.export(module, names, axes, shape, args.output, args.opset)
-    part = 'classifier' if task == 'classification' else 'backbone'
-    print(f'exported {task} model ({part}, deploy mode) to {args.output}')
-
-    session = onnx.ort_session(args.output, args.threads)
-    shapes = [(2, 3) + tuple(shape)]
-    if task != 'classification':
-        shapes.append((1, 3, shape[0] + 64, shape[1] - 32))
-    worst = 0.
-    for s in shapes:
-        diff = onnx.max_difference(session, module, torch.randn(*s))
-        worst = max(worst, diff)
-        print(f'onnxruntime vs PyTorch at {s}: max abs diff {diff:.2e}')
-    if worst > onnx.TOLERANCE:
-        print(f'FAILED: max abs diff {worst:.2e} > {onnx.TOLERANCE:g}')
-        return 1
-    print(f'check passed (<= {onnx.TOLERANCE:g})')
-
-    if not args.no_benchmark:
-        torch.set_num_threads(args.threads)
-        batch = args.batch_size or (16 if task == 'classification' else 1)
-        xb = torch.randn(batch, 3, *shape)
-        xcl = xb.contiguous(memory_format=torch.channels_last)
-        fast = module.to(memory_format=torch.channels_last)
-        feed = {'input': xb.numpy()}
-
-        def run_torch():
-            with torch.inference_mode():
-                fast(xcl)
-
-        times = time_interleaved(
-            {
-                'torch': run_torch,
-                'ort': lambda: session.run(None, feed)
-            }, warmup=2, repeats=7)
-        print(f'CPU throughput, {args.threads} thread(s), batch {batch}, '
-              f'{shape[0]}x{shape[1]}: PyTorch deploy '
-              f'{batch / median(times["torch"]):.1f} img/s | onnxruntime '
-              f'{batch / median(times["ort"]):.1f} img/s')
-    return 0
+    from efficientvit_mm.deploy.commands import export_main
+    return export_main(parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -43,7 +43,7 @@ stamp_inputs() {
 STAMP_FILE="$VENV/.efficientvit_mm_setup"
 STAMP="$(stamp_inputs | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$STAMP" ] &&
-    "$PY" -c "import mmcv._ext, mmdet, mmseg, mmpretrain, efficientvit_mm, flake8, isort, mim, pandas, seaborn, psutil" >/dev/null 2>&1; then
+    "$PY" -c "import mmcv._ext, mmdet, mmseg, mmpretrain, mmdeploy, onnxruntime, efficientvit_mm, flake8, isort, mim, pandas, seaborn, psutil" >/dev/null 2>&1; then
     say "environment $VENV is up to date"
     exit 0
 fi
@@ -162,11 +162,16 @@ fi
 say "installing mmdet, mmsegmentation, mmpretrain, their clients' extras, test tools and linters"
 "${PIP[@]}" install -q -r "$ROOT/requirements/toolboxes.txt" -r "$ROOT/requirements/extras.txt" \
     -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/lint.txt" -c "$CONSTRAINTS"
+# ---- 4. deployment: onnx, onnxruntime, mmdeploy (see requirements/mmdeploy.txt) ---
+say "installing onnx, onnxruntime and mmdeploy"
+"${PIP[@]}" install -q -r "$ROOT/requirements/deploy.txt" -c "$CONSTRAINTS"
+"${PIP[@]}" install -q --no-deps -r "$ROOT/requirements/mmdeploy.txt"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
 "$PY" - <<'EOF' || die "the installed stack does not import"
 import mmcv, mmcv._ext, mmdet, mmseg, mmpretrain, mmengine, torch, numpy
 import mim, pandas, psutil, requests, seaborn  # the clients' extras
+import mmdeploy, onnxruntime
 import efficientvit_mm
 print('[setup] torch %s | mmengine %s | mmcv %s (ops) | mmdet %s | mmseg %s | mmpretrain %s | numpy %s'
       % (torch.__version__, mmengine.__version__, mmcv.__version__, mmdet.__version__,

@@ -32,6 +32,11 @@ def parse_args(argv=None):
         help='draw the predictions on every test image into this folder '
         '(relative folders go into the run\'s work_dir/<timestamp>/; '
         'segmentation: work_dir/<dir>/vis_data/vis_image/)')
+    parser.add_argument(
+        '--deploy', choices=['fp32', 'bf16'],
+        help='evaluate the inference structure: every BatchNorm folded '
+        '(fp32), and with bf16 the dense parts in bfloat16 (for CPUs with '
+        'bf16 matrix units)')
     parser.add_argument('--wait-time', type=float, default=2,
                         help='with --show: seconds each image stays on screen')
     return cli.parse_run_args(parser, argv)

@@ -185,6 +185,7 @@ def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
                         f'{measure!r}')
     layers = attention_layers(model)
     if not layers:
+<<<<<<< HEAD
         raise UserError(
             f'{model_name(model)} has no attention layer whose heads can '
             f'be hooked (EfficientViT CascadedGroupAttention, or multi-head '
@@ -194,6 +195,18 @@ def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
         TAPS[(isinstance(m, CascadedGroupAttention), measure)](n, m, sink)
         for n, m in layers
     ]
+=======
+        raise ValueError('the model has no CascadedGroupAttention layer')
+    records: Dict[str, List[List[torch.Tensor]]] = {n: [] for n, _ in layers}
+    for name, layer in layers:
+
+        def wrapped(x, window=None, _name=name, _fn=layer.head_outputs):
+            outs = _fn(x, window)
+            records[_name].append([o.detach() for o in outs])
+            return outs
+
+        layer.head_outputs = wrapped
+>>>>>>> issue-12
     try:
         yield [n for n, _ in layers]
     finally:

@@ -18,7 +18,6 @@ necks and heads) is 'other'.
 """
 import contextlib
 import csv
-import os
 import re
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -27,10 +26,14 @@ import torch
 import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
+<<<<<<< HEAD
 from ..errors import UserError
+=======
+from ..benchmarking.timing import quiet_profiler
+from ..models.layers import CascadedGroupAttention, DWConvFFN, PatchMerging
+>>>>>>> issue-12
 
-# kineto (torch.profiler) prints start/stop lines to stderr unless told not to
-os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+quiet_profiler()  # no kineto log lines on stderr
 
 STEM = 'stem'
 PATCH = 'patch embed/merging'

@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 """Building a model from a config, with or without its weights, the
 tensor-in wrapper that timing, export and analysis use, and predictions on
 your own images and videos (``tools/demo.py``)."""
@@ -8,4 +9,15 @@ from .model import (DEFAULT_SHAPES, TensorForward, build_model, data_samples,
 __all__ = [
     'DEFAULT_SHAPES', 'TensorForward', 'build_model', 'data_samples',
     'run_demo', 'tensor_model'
+=======
+"""Building a model from a config, with or without its weights, and the
+tensor-in wrapper that timing, export and analysis use."""
+from .model import (DEFAULT_SHAPES, TensorForward, build_model,
+                    build_preprocessor, data_samples, model_config,
+                    tensor_model)
+
+__all__ = [
+    'DEFAULT_SHAPES', 'TensorForward', 'build_model', 'build_preprocessor',
+    'data_samples', 'model_config', 'tensor_model'
+>>>>>>> issue-12
 ]

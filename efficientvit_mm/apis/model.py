@@ -17,6 +17,16 @@ DEFAULT_SHAPES = {
 }
 
 
+def model_config(cfg: Config) -> dict:
+    """``cfg.model`` with the config's top-level ``data_preprocessor``
+    merged in, as mmengine's Runner builds it (mmpretrain configs keep the
+    normalisation there)."""
+    model = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:
+        model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return model
+
+
 def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
     """Build ``cfg.model`` from the registry of the config's scope; with
     ``checkpoint``, load a whole-model checkpoint of this package into it
@@ -25,10 +35,21 @@ def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
 
     import efficientvit_mm  # noqa: F401  (registers the modules)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(model_config(cfg))
     if checkpoint is not None:
         load_model_weights(model, checkpoint)
     return model
+
+
+def build_preprocessor(cfg: Config) -> nn.Module:
+    """The data preprocessor of the model of ``cfg`` alone (normalisation,
+    channel order, padding), without building the model."""
+    from mmengine.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    preprocessor = dict(model_config(cfg).get('data_preprocessor') or {})
+    if task_of(cfg) == 'classification':  # what ImageClassifier defaults to
+        preprocessor.setdefault('type', 'ClsDataPreprocessor')
+    return MODELS.build(preprocessor)
 
 
 def data_samples(task: str, shape: Sequence[int]):

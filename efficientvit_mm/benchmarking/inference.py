@@ -10,6 +10,9 @@ Modes:
 
 * ``eager``: the model as built;
 * ``deploy``: every BatchNorm folded (``switch_to_deploy``);
+* ``bf16``: the deploy model with its dense parts in bfloat16, fp32 in and
+  out (:func:`efficientvit_mm.deploy.precision.to_bf16`; for CPUs with bf16
+  matrix units);
 * ``compile``: the deploy model through ``torch.compile``;
 * ``cudagraph``: the deploy model captured in a CUDA graph.
 """
@@ -20,11 +23,13 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..apis.model import TensorForward
 from ..deploy import switch_to_deploy
+from ..deploy.precision import to_bf16
 from .machine import describe_machine
 from .timing import median, peak_memory, time_interleaved
 
-MODES = ('eager', 'deploy', 'compile', 'cudagraph')
+MODES = ('eager', 'deploy', 'bf16', 'compile', 'cudagraph')
 TIMM = 'timm eager'
 
 
@@ -86,6 +91,8 @@ def prepare(model: nn.Module, mode: str, example: torch.Tensor,
     model = copy.deepcopy(model).eval().to(example.device)
     if mode != 'eager':
         switch_to_deploy(model)
+    if mode == 'bf16':
+        to_bf16(model.model if isinstance(model, TensorForward) else model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if mode == 'compile':
@@ -137,13 +144,31 @@ def benchmark(models: Dict[str, tuple], batch_size: int, shape: Sequence[int],
     results = {}
     for name, (fn, _) in models.items():
         seconds = median(batch_s[name])
-        peak = peak_memory(step(fn, inputs[name][0]), device.type)
-        peak += inputs[name][0].numel() * inputs[name][0].element_size()
+        peak = None  # torch's allocator does not see other runtimes
+        if getattr(fn, 'uses_torch_memory', True):
+            peak = peak_memory(step(fn, inputs[name][0]), device.type)
+            peak += inputs[name][0].numel() * inputs[name][0].element_size()
+            peak /= 2**20
         results[name] = dict(images_per_s=batch_size / seconds,
                              batch_ms=seconds * 1e3,
                              latency_ms=median(single_s[name]) * 1e3,
-                             peak_mib=peak / 2**20)
+                             peak_mib=peak)
     return results
+
+
+class OrtModel:
+    """An onnxruntime session called like a module on torch tensors (for
+    the timing engine): the input goes in as a C-contiguous array."""
+
+    uses_torch_memory = False
+
+    def __init__(self, session, input_name: str = 'input'):
+        self.session = session
+        self.input_name = input_name
+
+    def __call__(self, x: torch.Tensor):
+        return self.session.run(None,
+                                {self.input_name: x.contiguous().numpy()})
 
 
 def timm_twin(classifier: nn.Module, arch: str) -> nn.Module:
@@ -236,9 +261,9 @@ def format_results(report: dict, title: str = '') -> str:
         f'{"peak MiB":>10}' + (f'{"vs timm":>9}' if timm else '')
     ]
     for name, f in results.items():
+        peak = '-' if f['peak_mib'] is None else f'{f["peak_mib"]:.1f}'
         line = (f'{name:<12}{f["images_per_s"]:>10.1f}'
-                f'{f["batch_ms"]:>11.2f}{f["latency_ms"]:>9.2f}'
-                f'{f["peak_mib"]:>10.1f}')
+                f'{f["batch_ms"]:>11.2f}{f["latency_ms"]:>9.2f}{peak:>10}')
         if timm:
             line += f'{f["vs_timm"]:>8.2f}x'
         lines.append(line)

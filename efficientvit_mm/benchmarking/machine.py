@@ -47,3 +47,14 @@ def describe_machine() -> str:
     if torch.cuda.is_available():
         text += f' | {torch.cuda.get_device_name()}'
     return text
+
+
+def write_figures(path: str, results: dict) -> None:
+    """Write ``results`` to the JSON file ``path`` with the machine they
+    were measured on (nothing when ``path`` is empty)."""
+    if not path:
+        return
+    import json
+    with open(path, 'w') as f:
+        json.dump(
+            dict(machine=describe_machine(), results=results), f, indent=2)

@@ -13,8 +13,21 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-# kineto (torch.profiler) prints start/stop lines to stderr unless told not to
-os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+# kineto, torch.profiler's engine, logs ``USDT: ... profiler_start`` and
+# ``profiler_stop`` (and CPU-only notes) to stderr on every profile. Its
+# levels run VERBOSE 0 .. ERROR 4, USDT 5; it reads KINETO_LOG_LEVEL once,
+# when the first profile starts, so a level above USDT set before that (at
+# import, as here) silences it.
+KINETO_QUIET_LEVEL = '6'
+
+
+def quiet_profiler() -> None:
+    """Silence kineto's log lines, unless KINETO_LOG_LEVEL says otherwise
+    (takes effect if no profile has started in this process yet)."""
+    os.environ.setdefault('KINETO_LOG_LEVEL', KINETO_QUIET_LEVEL)
+
+
+quiet_profiler()
 
 
 def sync(device) -> None:

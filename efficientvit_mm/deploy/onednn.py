@@ -10,7 +10,8 @@ operator (the one inductor uses), which
 
 For a small network of small convolutions such as EfficientViT this is worth
 5-12% of CPU inference time. The operator is internal to PyTorch, so it is
-used only where it is known to apply -- CPU, fp32, no autograd, no tracing,
+used only where it is known to apply -- CPU, fp32 (or bf16 where oneDNN
+has bf16 kernels, see :mod:`.precision`), no autograd, no tracing,
 scripting, compiling or ONNX export -- and every caller has a plain
 ``F.conv2d`` fallback computing the same thing.
 """
@@ -33,10 +34,22 @@ _MAX_PACKED_SHAPES = 4
 _GROUP_ELEMENTS = 2**20
 
 
+def _onednn_dtypes() -> tuple:
+    """The input dtypes the fused operator serves on this machine."""
+    bf16 = getattr(
+        getattr(torch.ops, 'mkldnn', None), '_is_mkldnn_bf16_supported', None)
+    if bf16 is not None and bf16():
+        return (torch.float32, torch.bfloat16)
+    return (torch.float32, )
+
+
+_DTYPES = _onednn_dtypes()
+
+
 def onednn_applies(x: torch.Tensor) -> bool:
     """Whether the fused oneDNN operator can serve an inference call on x."""
     return (_POINTWISE is not None and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and x.dim() == 4
+            and x.dtype in _DTYPES and x.dim() == 4
             and not torch.is_grad_enabled() and not torch.jit.is_tracing()
             and not torch.jit.is_scripting()
             and not torch.compiler.is_compiling()

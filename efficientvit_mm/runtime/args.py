@@ -89,6 +89,17 @@ def parse_shape(parser: argparse.ArgumentParser,
     return (shape[0], shape[-1])
 
 
+def parse_arch_benchmark(script: str, description: str,
+                         argv=None) -> argparse.Namespace:
+    """The arguments of the benchmarks that measure each of M0-M5:
+    ``--archs``, ``--json F`` (all figures), ``--repeats N``."""
+    parser = tool_parser(script, description)
+    add_archs(parser)
+    parser.add_argument('--json', help='write all figures to this file')
+    parser.add_argument('--repeats', type=int, default=9)
+    return parser.parse_args(argv)
+
+
 def add_archs(parser: argparse.ArgumentParser) -> None:
     """``--archs m0 ... m5``: the EfficientViT variants to measure."""
     names = [f'm{i}' for i in range(6)]

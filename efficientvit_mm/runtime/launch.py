@@ -149,6 +149,10 @@ def test_config(args):
     cfg = tool_config(args.config, args.cfg_options, args.launcher,
                       args.work_dir)
     cfg.load_from = args.checkpoint
+    if args.deploy:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='DeployModelHook', precision=args.deploy)
+        ]
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
     if args.out and cfg.get('default_scope') == 'mmseg':

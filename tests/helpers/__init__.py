@@ -25,12 +25,16 @@ def load_reference(name: str) -> dict:
 
 def run_tool(args, cwd=ROOT, timeout=600, env=None, check=True):
     """Run ``python <args>`` (a script under tools/ and its arguments) in a
-    fresh process, as a user would, and return the CompletedProcess."""
+    fresh process, as a user would, and return the CompletedProcess.
+    ``env`` adds variables; a value of None removes one."""
     full_env = dict(os.environ)
     full_env.setdefault('OMP_NUM_THREADS', '2')
     full_env['PYTHONWARNINGS'] = 'ignore'
-    if env:
-        full_env.update(env)
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     proc = subprocess.run([sys.executable] + list(args), cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

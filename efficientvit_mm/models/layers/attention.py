@@ -1,5 +1,5 @@
 """Cascaded group attention over local windows (EfficientViT, CVPR 2023)."""
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -9,24 +9,39 @@ from ...errors import ConfigValueError
 from .conv_norm import ConvNorm
 
 
-def relative_offset_index(height: int, width: int, window_size: int,
+def relative_offset_index(height, width, window_size: int,
                           device=None) -> torch.Tensor:
     """Index of every (query, key) pair of an ``height x width`` grid into a
     ``window_size x window_size`` table of absolute offsets.
 
     Offset (dy, dx) lives at ``dy * window_size + dx``: the order the released
     checkpoints use, so a grid smaller than the window reads a sub-grid of the
-    window's table. Returns a (H*W, H*W) long tensor.
+    window's table. ``height`` and ``width`` are ints, or 0-d tensors when
+    traced (the index is then computed in the graph from the map's shape).
+    Returns a (H*W, H*W) long tensor.
     """
-    ys = torch.arange(height, device=device).repeat_interleave(width)
-    xs = torch.arange(width, device=device).repeat(height)
+    token = torch.arange(height * width, device=device)
+    ys, xs = token // width, token % width  # row-major token positions
     dy = (ys[:, None] - ys[None, :]).abs()
     dx = (xs[:, None] - xs[None, :]).abs()
     return dy * window_size + dx
 
 
-# what window_reverse needs to undo a partition: (N, H, W, nH, nW)
-Grid = Tuple[int, int, int, int, int]
+class Grid(NamedTuple):
+    """How :func:`window_partition` cut a map, what :func:`window_reverse`
+    needs to undo it: the map's (N, H, W), its (rows, cols) of windows and
+    the window's (height, width). Ints, or 0-d tensors when traced."""
+    n: int
+    h: int
+    w: int
+    rows: int
+    cols: int
+    win_h: int
+    win_w: int
+
+
+# the (height, width) of the windows a map is cut into
+Window = Tuple[int, int]
 
 
 def _channels_last(x: torch.Tensor) -> bool:
@@ -35,41 +50,47 @@ def _channels_last(x: torch.Tensor) -> bool:
 
 
 def window_partition(x: torch.Tensor,
-                     window_size: int) -> Tuple[torch.Tensor, Grid]:
+                     window: Union[int, Window]) -> Tuple[torch.Tensor, Grid]:
     """Zero-pad (N, C, H, W) to multiples of the window and cut it into
-    (N*nH*nW, C, w, w) windows, ordered image by image, row by row.
+    (N*nH*nW, C, wh, ww) windows, ordered image by image, row by row.
 
-    Both spatial dims are split into (tiles, w) by free views; one copy
-    then lays the windows out in the memory format of ``x``, so that
-    channels_last maps give channels_last windows. A map that is already a
-    multiple of the window is not padded. Returns the windows and the grid
-    ``(N, H, W, nH, nW)`` that :func:`window_reverse` needs.
+    ``window`` is ``w`` (square) or ``(wh, ww)``; its sides may be 0-d
+    tensors when traced. Both spatial dims are split into (tiles, w) by a
+    free view; one copy then lays the windows out in the memory format of
+    ``x``, so that channels_last maps give channels_last windows. A map that
+    is already a multiple of the window is not padded. Every size is given
+    explicitly (views and reshapes, ONNX opset 11 and up). Returns the
+    windows and the :class:`Grid` that :func:`window_reverse` needs.
     """
     n, c, h, w = x.shape
-    ws = window_size
-    pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
-    rows, cols = (h + pad_b) // ws, (w + pad_r) // ws  # (traceable sizes)
-    if pad_b or pad_r or torch.jit.is_tracing():
+    wh, ww = (window, window) if isinstance(window, int) else window
+    pad_b, pad_r = (wh - h % wh) % wh, (ww - w % ww) % ww
+    rows, cols = (h + pad_b) // wh, (w + pad_r) // ww  # (traceable sizes)
+    if torch.jit.is_tracing() or pad_b or pad_r:
         # (traced graphs keep the pad: its size depends on H and W)
         x = F.pad(x, (0, pad_r, 0, pad_b))
-    tiles = x.unflatten(3, (cols, ws)).unflatten(2, (rows, ws))
-    # tiles: (N, C, nH, w, nW, w); bring the tile indices to the front
+    tiles = x.view(n, c, rows, wh, cols, ww)  # then tile indices to front
+    grid = Grid(n, h, w, rows, cols, wh, ww)
     if _channels_last(x):
-        windows = tiles.permute(0, 2, 4, 3, 5, 1).flatten(0, 2)
-        return windows.permute(0, 3, 1, 2), (n, h, w, rows, cols)
-    return tiles.permute(0, 2, 4, 1, 3, 5).flatten(0, 2), (n, h, w, rows, cols)
+        windows = tiles.permute(0, 2, 4, 3, 5, 1)  # (N, nH, nW, wh, ww, C)
+        windows = windows.reshape(n * rows * cols, wh, ww, c)
+        return windows.permute(0, 3, 1, 2), grid
+    windows = tiles.permute(0, 2, 4, 1, 3, 5)  # (N, nH, nW, C, wh, ww)
+    return windows.reshape(n * rows * cols, c, wh, ww), grid
 
 
 def window_reverse(windows: torch.Tensor, grid: Grid) -> torch.Tensor:
     """Inverse of :func:`window_partition`: -> (N, C, H, W), padding cropped,
     in the memory format of the windows."""
-    n, h, w, rows, cols = grid
-    tiles = windows.unflatten(0, (n, rows, cols))  # (N, nH, nW, C, w, w)
+    n, h, w, rows, cols, wh, ww = grid
+    c = windows.shape[1]
+    tiles = windows.view(n, rows, cols, c, wh, ww)  # (N, nH, nW, C, wh, ww)
     if _channels_last(windows):
-        x = tiles.permute(0, 1, 4, 2, 5, 3).flatten(3, 4).flatten(1, 2)
-        x = x.permute(0, 3, 1, 2)  # from (N, H', W', C)
+        x = tiles.permute(0, 1, 4, 2, 5, 3)  # (N, nH, wh, nW, ww, C)
+        x = x.reshape(n, rows * wh, cols * ww, c).permute(0, 3, 1, 2)
     else:
-        x = tiles.permute(0, 3, 1, 4, 2, 5).flatten(4, 5).flatten(2, 3)
+        x = tiles.permute(0, 3, 1, 4, 2, 5)  # (N, C, nH, wh, nW, ww)
+        x = x.reshape(n, c, rows * wh, cols * ww)
     return x[:, :, :h, :w]
 
 
@@ -90,7 +111,9 @@ class CascadedGroupAttention(nn.Module):
 
     Maps larger than the window are zero-padded to a multiple of it, attended
     per window and cropped back. A map that fits in one window (H, W <= w) is
-    attended whole with the sub-grid of biases of its own offsets.
+    attended whole with the sub-grid of biases of its own offsets. Traced
+    graphs (ONNX export) make that choice, and compute the bias index, from
+    the input's shape in the graph, so one graph is exact at every size.
 
     With ``cascade=False`` every head sees all channels and no previous head:
     plain multi-head attention (MHSA), for the paper's head-similarity study.
@@ -149,15 +172,21 @@ class CascadedGroupAttention(nn.Module):
     def attention_bias(self, height: int, width: int) -> torch.Tensor:
         """Biases of an ``height x width`` map: (num_heads, H*W, H*W).
 
-        Outside training (and when no gradient is wanted) the gathered table
-        is cached. The cache entry is keyed on the parameter's device, dtype,
-        storage and version counter, so ``.to()``, ``load_state_dict`` and
-        optimiser steps can never leave a stale table behind.
+        Traced, the index is computed in the graph from the sizes. Outside
+        training and tracing (and when no gradient is wanted) the index and
+        the gathered table are cached. The cache entry is keyed on the
+        parameter's device, dtype, storage and version counter, so
+        ``.to()``, ``load_state_dict`` and optimiser steps can never leave a
+        stale table behind.
         """
         biases = self.attention_biases
-        index = self._offset_index(height, width, biases.device)
-        if (self.training or torch.jit.is_tracing()
-                or torch.compiler.is_compiling() or biases.is_inference()
+        tracing = torch.jit.is_tracing()  # sizes are 0-d tensors then
+        index = (
+            relative_offset_index(height, width, self.window_size,
+                                  biases.device)
+            if tracing else self._offset_index(height, width, biases.device))
+        if (tracing or self.training or torch.compiler.is_compiling()
+                or biases.is_inference()
                 or (torch.is_grad_enabled() and biases.requires_grad)):
             # (inference tensors, e.g. a model copied under inference_mode,
             # have no version counter to key a cache on)
@@ -175,16 +204,21 @@ class CascadedGroupAttention(nn.Module):
         return super().train(mode)
 
     # ----------------------------------------------------------------- forward
-    def head_outputs(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def head_outputs(self, x: torch.Tensor,
+                     window: Optional[Window] = None) -> List[torch.Tensor]:
         """The cascade over the heads, within each map of ``x`` (one window
         per sample): list of per-head outputs, (B, C/h, H, W) each.
+
+        ``window`` gives (H, W) when ``x`` is a traced partition: the sizes
+        the partition was made with stay dynamic in ONNX graphs, where the
+        exporter may freeze the shape it infers for a reshape's output.
 
         Works in either memory format: on channels_last maps the tokens are
         free views and each head's output is written token-major, so the
         whole cascade stays channels_last (the layout the folded convs run
         fastest in on the CPU); NCHW maps stay NCHW.
         """
-        b, _, h, w = x.shape
+        h, w = window if window is not None else (x.shape[2], x.shape[3])
         bias = self.attention_bias(h, w)
         token_major = _channels_last(x)
         splits = x.chunk(self.num_heads, dim=1)
@@ -206,20 +240,32 @@ class CascadedGroupAttention(nn.Module):
                 out = torch.bmm(attn, _tokens(v)).transpose(1, 2)
             else:  # (B, C/h, L), NCHW
                 out = torch.bmm(v.flatten(2), attn.transpose(1, 2))
-            outs.append(out.unflatten(2, (h, w)))
+            outs.append(out.view(-1, self.head_dims, h, w))
         return outs
 
-    def attend(self, x: torch.Tensor) -> torch.Tensor:
+    def attend(self, x: torch.Tensor,
+               window: Optional[Window] = None) -> torch.Tensor:
         """Attention within each map of ``x`` (one window per sample)."""
-        heads = torch.cat(self.head_outputs(x), dim=1)
+        heads = torch.cat(self.head_outputs(x, window), dim=1)
         return self.proj(F.relu(heads, inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def window_dims(self, x: torch.Tensor) -> Window:
+        """The windows ``x`` is attended in: the map itself when it fits in
+        one window, else ``(w, w)``. Traced, the choice is made in the graph
+        (0-d tensors from ``x.shape``), so the graph follows the input."""
+        h, w = x.shape[2], x.shape[3]
         ws = self.window_size
-        if x.shape[2] <= ws and x.shape[3] <= ws:
-            return self.attend(x)
-        windows, grid = window_partition(x, ws)
-        return window_reverse(self.attend(windows), grid)
+        if torch.jit.is_tracing():
+            fits = (h <= ws) & (w <= ws)
+            return torch.where(fits, h, ws), torch.where(fits, w, ws)
+        return (h, w) if h <= ws and w <= ws else (ws, ws)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        window = self.window_dims(x)
+        if not torch.jit.is_tracing() and window == tuple(x.shape[2:]):
+            return self.attend(x)  # one window: no partition (eager)
+        windows, grid = window_partition(x, window)
+        return window_reverse(self.attend(windows, window), grid)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, key_dim={self.key_dim}, '

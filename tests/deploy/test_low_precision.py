@@ -1,0 +1,138 @@
+"""bf16 deploy mode and static INT8 quantisation."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from efficientvit_mm.apis import tensor_model
+from efficientvit_mm.benchmarking import prepare
+from efficientvit_mm.deploy import onnx, switch_to_deploy
+from efficientvit_mm.deploy.precision import bf16_parts, to_bf16
+from efficientvit_mm.engine import DeployModelHook
+from efficientvit_mm.models import EfficientViT
+from efficientvit_mm.runtime import load_config
+from efficientvit_mm.testing import randomise
+from helpers import ROOT
+
+
+def _relative(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def test_bf16_backbone_runs_in_bf16_and_answers_in_fp32():
+    model = switch_to_deploy(randomise(EfficientViT('m0')))
+    x = torch.randn(2, 3, 96,
+                    128).contiguous(memory_format=torch.channels_last)
+    fast = to_bf16(copy.deepcopy(model))
+    to_bf16(fast)  # a second call changes nothing
+    assert bf16_parts(model) == ['']
+    assert all(p.dtype == torch.bfloat16 for p in fast.parameters())
+    with torch.inference_mode():
+        ref, out = model(x), fast(x)
+    for r, o in zip(ref, out):
+        assert o.dtype == torch.float32 and o.shape == r.shape
+        assert _relative(o, r) < 3e-2
+
+
+def test_bf16_classifier_keeps_head_outputs_fp32():
+    cfg = load_config(f'{ROOT}/configs/efficientvit_m0_in1k.py')
+    net = randomise(tensor_model(cfg, (112, 112)))
+    assert bf16_parts(net.model) == ['backbone', 'neck', 'head']
+    x = torch.randn(2, 3, 112, 112)
+    fast = prepare(net, 'bf16', x, channels_last=True)
+    deploy = prepare(net, 'deploy', x, channels_last=True)
+    with torch.inference_mode():
+        ref = deploy(x.contiguous(memory_format=torch.channels_last))
+        out = fast(x.contiguous(memory_format=torch.channels_last))
+    assert out.dtype == torch.float32
+    assert _relative(out, ref) < 3e-2
+
+
+def test_deploy_hook_folds_and_casts_before_testing():
+
+    class Runner:
+        model = switch_to_deploy(randomise(EfficientViT('m0'))).train()
+        logger = type('Log', (), {'info': staticmethod(lambda msg: None)})
+
+    DeployModelHook('bf16').before_test(Runner)
+    assert not Runner.model.training
+    assert next(Runner.model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match='precision must be one of'):
+        DeployModelHook('fp8')
+
+
+def test_int8_classifier_is_qdq_and_close(tmp_path):
+    ort = pytest.importorskip('onnxruntime')  # noqa: F841
+    from efficientvit_mm.deploy.quantize import quantize_int8
+    cfg = load_config(f'{ROOT}/configs/efficientvit_m0_in1k.py')
+    model = randomise(tensor_model(cfg, (64, 64)).model)
+    module, names, axes = onnx.exportable(model, 'classification')
+    fp32, int8 = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'int8.onnx')
+    onnx.export(module, names, axes, (64, 64), fp32)
+    gen = torch.Generator().manual_seed(0)
+    data = [torch.randn(4, 3, 64, 64, generator=gen).numpy() for _ in range(3)]
+    quantize_int8(fp32, int8, data)
+    import onnx as onnx_pkg
+    ops = {n.op_type for n in onnx_pkg.load(int8).graph.node}
+    assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
+    x = data[0]
+    ref = onnx.ort_session(fp32).run(None, {'input': x})[0]
+    out = onnx.ort_session(int8).run(None, {'input': x})[0]
+    assert out.shape == ref.shape
+    # INT8 logits follow fp32 ones (random weights: loose bound)
+    assert np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.9
+
+
+def test_precision_check_reports_each_runtime_beside_fp32(tmp_path):
+    """benchmarks/low_precision_accuracy.py's engine on a tiny crops set:
+    top-1 and latency of fp32, bf16 and INT8 (calibrated on train crops),
+    and the gaps to fp32."""
+    pytest.importorskip('onnxruntime')
+    from efficientvit_mm.apis import build_model
+    from efficientvit_mm.datasets import export_crops
+    from efficientvit_mm.deploy.precision_check import (compare, format_report,
+                                                        gaps)
+    root = str(tmp_path / 'crops')
+    export_crops(root, dict(train=2, val=2), seed=0, image_size=128,
+                 num_objects=(2, 3), size_range=(0.2, 0.35))
+    cfg = load_config(f'{ROOT}/configs/demo/efficientvit_m0_shapes_cls.py',
+                      {'data_root': root})
+    model = randomise(build_model(cfg))
+    report = compare(cfg, model, num_images=4, calib_images=4, repeats=1)
+    assert report['num_images'] == 4
+    assert set(report['metrics']) == {'fp32', 'bf16', 'int8'}
+    assert all('accuracy/top1' in m for m in report['metrics'].values())
+    assert set(gaps(report)) == {'bf16', 'int8'}
+    assert all(ms > 0 for ms in report['latency_ms'].values())
+    assert len(format_report(report).splitlines()) == 3
+
+
+def test_int8_detector_quantises_convs_and_keeps_nms_fp32(tmp_path, tiny_coco):
+    """The whole RetinaNet graph (NMS included) in static INT8: QDQ around
+    the convs and matmuls, calibrated on train images, NMS on fp32 boxes;
+    its predictor gives detections inside the image."""
+    pytest.importorskip('mmdeploy')
+    import onnx as onnx_pkg
+    from mmengine.dataset import pseudo_collate
+
+    from efficientvit_mm.deploy.precision_check import int8_runtime
+    from efficientvit_mm.deploy.verify import val_dataset
+    from helpers.deploy import config, random_model
+    cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
+                 {'data_root': f'{tiny_coco}/'})
+    model = switch_to_deploy(random_model(cfg, score_bias=-4.))
+    predictor = int8_runtime(cfg, model, str(tmp_path), calib_images=4)
+    graph = onnx_pkg.load(str(tmp_path / 'int8.onnx')).graph
+    dequantised = {
+        n.output[0]
+        for n in graph.node if n.op_type == 'DequantizeLinear'
+    }
+    nms = [n for n in graph.node if n.op_type == 'NonMaxSuppression']
+    assert len(dequantised) > 20 and len(nms) == 1
+    assert not set(nms[0].input) & dequantised  # boxes and scores fp32
+    sample = predictor(pseudo_collate([val_dataset(cfg)[0]]))[0]
+    boxes = sample.pred_instances.bboxes
+    h, w = sample.ori_shape
+    assert len(boxes) > 0 and boxes.min() >= 0
+    assert float(boxes[:, 2].max()) <= w and float(boxes[:, 3].max()) <= h

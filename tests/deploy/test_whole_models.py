@@ -1,0 +1,129 @@
+"""Whole detectors and segmentors in ONNX (post-processing included): the
+graph gives PyTorch's answer below, at and above the export size, and the
+tools verify, time and draw them."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from efficientvit_mm.deploy.onnx import (check_graph, export_model,
+                                         ort_session, tolerance)
+from helpers import run_tool
+from helpers.deploy import TINY_MASK_RCNN, TINY_UPERNET, config, random_model
+
+pytest.importorskip('onnxruntime', reason='optional extra: onnxruntime')
+pytest.importorskip('mmdeploy', reason='optional extra: mmdeploy')
+
+RETINANET = 'demo/retinanet_efficientvit_m0_shapes.py'
+
+
+def _within_tolerance(session, reference, shapes):
+    """The graph's differences from PyTorch at each shape, all within
+    tolerance."""
+    inputs = [torch.randn(1, 3, *shape) for shape in shapes]
+    found = check_graph(session, reference, inputs)
+    for shape, diffs in zip(shapes, found):
+        assert all(v <= tolerance(k) for k, v in diffs.items()), (shape, diffs)
+    return found
+
+
+def test_retinanet_tool_exports_verifies_times_and_draws(tmp_path, tiny_coco):
+    """RetinaNet with NMS through tools/export_onnx.py on the tiny shapes
+    val set, then tools/infer_onnx.py on two of its images."""
+    options = ['--cfg-options', f'data_root={tiny_coco}/']
+    cfg = config(RETINANET, {'data_root': f'{tiny_coco}/'})
+    ckpt = str(tmp_path / 'retinanet.pth')
+    random_model(cfg, ckpt, score_bias=-7.)
+    onnx_file = str(tmp_path / 'retinanet.onnx')
+    proc = run_tool([
+        'tools/export_onnx.py',
+        os.path.join('configs', RETINANET), ckpt, onnx_file, '--shape', '128',
+        *options
+    ])
+    out = proc.stdout
+    assert 'detector with NMS' in out and 'check passed' in out
+    # below (odd, stage maps smaller than a window), at and above the size
+    for size in ('65x65', '128x128', '161x161'):
+        assert f'at 1x3x{size}: boxes' in out
+    assert 'val set, 4 images, onnxruntime vs PyTorch: unmatched 0' in out
+    torch_map = float(out.split('pytorch: coco/bbox_mAP ')[1].split()[0])
+    onnx_map = float(out.split('onnx: coco/bbox_mAP ')[1].split()[0])
+    assert abs(torch_map - onnx_map) <= 0.5
+    assert 'PyTorch deploy' in out and 'ms | onnxruntime' in out
+
+    images = sorted(os.listdir(os.path.join(tiny_coco, 'val')))[:2]
+    paths = [os.path.join(tiny_coco, 'val', name) for name in images]
+    vis = tmp_path / 'vis'
+    proc = run_tool([
+        'tools/infer_onnx.py', onnx_file,
+        os.path.join('configs', RETINANET), *paths, '--out-dir',
+        str(vis), '--score-thr', '0.05', *options
+    ])
+    assert sorted(os.listdir(vis)) == images
+    import mmcv
+    drawn = mmcv.imread(str(vis / images[0]))
+    assert drawn.shape == (128, 128, 3)
+    assert not np.array_equal(drawn, mmcv.imread(paths[0]))  # boxes drawn
+
+
+def test_mask_rcnn_gives_boxes_labels_and_masks(tmp_path):
+    """The graph's outputs and their layout at two sizes. Its detections do
+    not yet agree with PyTorch's (a known defect, docs/deployment.md): the
+    test says so as an expected failure until they do."""
+    cfg = config('mask_rcnn_efficientvit_m4_coco.py', TINY_MASK_RCNN)
+    model = random_model(cfg)
+    path = str(tmp_path / 'mask_rcnn.onnx')
+    reference = export_model(model, cfg, (64, 96), path)
+    session = ort_session(path)
+    assert [o.name
+            for o in session.get_outputs()] == ['dets', 'labels', 'masks']
+    inputs = [torch.randn(1, 3, 64, 96), torch.randn(1, 3, 97, 65)]
+    for x in inputs:
+        dets, labels, masks = session.run(None, {'input': x.numpy()})
+        assert dets.shape[2] == 5 and labels.shape == dets.shape[:2]
+        assert masks.shape == dets.shape[:2] + (28, 28)
+    found = check_graph(session, reference, inputs)
+    bad = [d for d in found if any(v > tolerance(k) for k, v in d.items())]
+    if bad:
+        pytest.xfail(f'Mask R-CNN graph differs from PyTorch: {bad[0]}')
+
+
+def test_upernet_gives_the_label_map(tmp_path):
+    cfg = config('upernet_efficientvit_m4_ade20k.py', TINY_UPERNET)
+    path = str(tmp_path / 'upernet.onnx')
+    reference = export_model(random_model(cfg), cfg, (128, 128), path)
+    session = ort_session(path)
+    _within_tolerance(session, reference, [(65, 97), (128, 128), (161, 203)])
+    got = session.run(None, {'input': np.zeros((1, 3, 65, 97), np.float32)})
+    assert got[0].shape == (1, 1, 65, 97)
+    assert got[0].dtype == np.int64
+
+
+def test_semantic_fpn_tool_exports_and_verifies_mIoU(tmp_path):
+    """Semantic FPN (the seg demo config, random weights) through
+    tools/export_onnx.py: label maps at three sizes, then mIoU on a tiny
+    shapes val set."""
+    from efficientvit_mm.datasets import export_ade
+    root = str(tmp_path / 'ade')
+    export_ade(root, dict(training=1, validation=3), seed=0,
+               image_size=(128, 128), num_objects=(1, 3))
+    seg_config = 'demo/fpn_efficientvit_m0_shapes_seg.py'
+    options = ['--cfg-options', f'data_root={root}']
+    cfg = config(seg_config, {'data_root': root})
+    ckpt = str(tmp_path / 'fpn.pth')
+    random_model(cfg, ckpt)
+    proc = run_tool([
+        'tools/export_onnx.py',
+        os.path.join('configs', seg_config), ckpt,
+        str(tmp_path / 'fpn.onnx'), '--shape', '128', '--no-benchmark',
+        *options
+    ])
+    out = proc.stdout
+    assert 'segmentor, label map' in out and 'check passed' in out
+    for size in ('65x65', '128x128', '161x161'):
+        assert f'at 1x3x{size}: label_map' in out
+    assert 'val set, 3 images, onnxruntime vs PyTorch: pixels' in out
+    torch_miou = float(out.split('pytorch: mIoU ')[1].split()[0].strip(','))
+    onnx_miou = float(out.split('onnx: mIoU ')[1].split()[0].strip(','))
+    assert abs(torch_miou - onnx_miou) <= 0.5

@@ -1,0 +1,61 @@
+"""Small models for the deployment tests: configs shrunk to EfficientViT-M0
+with 32-channel necks and heads, randomised weights saved as checkpoints."""
+import os
+
+import torch
+
+from efficientvit_mm.apis import build_model
+from efficientvit_mm.runtime import load_config
+from efficientvit_mm.testing import randomise
+from . import ROOT
+
+M0 = {
+    'model.backbone.arch': 'm0',
+    'model.backbone.init_cfg': None,
+    'model.neck.in_channels': [64, 128, 192],
+    'model.neck.out_channels': 32,
+}
+# Mask R-CNN-M0, 32 channels, 4 classes
+TINY_MASK_RCNN = dict(
+    M0, **{
+        'model.rpn_head.in_channels': 32,
+        'model.rpn_head.feat_channels': 32,
+        'model.roi_head.bbox_roi_extractor.out_channels': 32,
+        'model.roi_head.bbox_head.in_channels': 32,
+        'model.roi_head.bbox_head.fc_out_channels': 64,
+        'model.roi_head.bbox_head.num_classes': 4,
+        'model.roi_head.mask_roi_extractor.out_channels': 32,
+        'model.roi_head.mask_head.in_channels': 32,
+        'model.roi_head.mask_head.conv_out_channels': 32,
+        'model.roi_head.mask_head.num_classes': 4,
+    })
+# UperNet-M0, 32 channels, 5 classes
+TINY_UPERNET = dict(
+    M0, **{
+        'model.decode_head.in_channels': [32] * 4,
+        'model.decode_head.channels': 32,
+        'model.decode_head.num_classes': 5,
+        'model.auxiliary_head.in_channels': 32,
+        'model.auxiliary_head.channels': 32,
+        'model.auxiliary_head.num_classes': 5,
+    })
+
+
+def config(name: str, options: dict = None):
+    """configs/<name> with ``options`` merged."""
+    return load_config(os.path.join(ROOT, 'configs', name), options)
+
+
+def random_model(cfg, checkpoint: str = None, score_bias: float = None):
+    """The model of ``cfg`` with randomised weights (and BN statistics),
+    in eval mode, saved to ``checkpoint`` if given. ``score_bias`` sets the
+    bias of a RetinaNet's classifier, so that few (anchor, class) pairs
+    pass the score threshold, as in a trained detector (random weights
+    give hundreds of near-equal scores, where NMS order is arbitrary)."""
+    model = randomise(build_model(cfg)).eval()
+    if score_bias is not None:
+        with torch.no_grad():
+            model.bbox_head.retina_cls.bias.fill_(score_bias)
+    if checkpoint:
+        torch.save({'state_dict': model.state_dict()}, checkpoint)
+    return model
