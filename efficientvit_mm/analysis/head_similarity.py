@@ -67,8 +67,8 @@ MEASURES = ('maps', 'outputs')
 def _tap_cascaded(name: str, layer: CascadedGroupAttention, sink: HeadSink):
     """Hook ``head_outputs`` of one layer; returns its remover."""
 
-    def wrapped(x, _fn=layer.head_outputs):
-        outs = _fn(x)
+    def wrapped(x, window=None, _fn=layer.head_outputs):
+        outs = _fn(x, window)
         sink(name, [o.detach().flatten(1) for o in outs])
         return outs
 
@@ -185,7 +185,6 @@ def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
                         f'{measure!r}')
     layers = attention_layers(model)
     if not layers:
-<<<<<<< HEAD
         raise UserError(
             f'{model_name(model)} has no attention layer whose heads can '
             f'be hooked (EfficientViT CascadedGroupAttention, or multi-head '
@@ -195,18 +194,6 @@ def tap_heads(model: nn.Module, sink: HeadSink, measure: str = 'maps'):
         TAPS[(isinstance(m, CascadedGroupAttention), measure)](n, m, sink)
         for n, m in layers
     ]
-=======
-        raise ValueError('the model has no CascadedGroupAttention layer')
-    records: Dict[str, List[List[torch.Tensor]]] = {n: [] for n, _ in layers}
-    for name, layer in layers:
-
-        def wrapped(x, window=None, _name=name, _fn=layer.head_outputs):
-            outs = _fn(x, window)
-            records[_name].append([o.detach() for o in outs])
-            return outs
-
-        layer.head_outputs = wrapped
->>>>>>> issue-12
     try:
         yield [n for n, _ in layers]
     finally:

@@ -26,12 +26,8 @@ import torch
 import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
-<<<<<<< HEAD
-from ..errors import UserError
-=======
 from ..benchmarking.timing import quiet_profiler
-from ..models.layers import CascadedGroupAttention, DWConvFFN, PatchMerging
->>>>>>> issue-12
+from ..errors import UserError
 
 quiet_profiler()  # no kineto log lines on stderr
 
