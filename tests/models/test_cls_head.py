@@ -51,3 +51,12 @@ def test_head_switch_to_deploy_folds_bn_into_linear():
 def test_head_needs_pooled_features():
     with pytest.raises(ValueError, match='GlobalAveragePooling'):
         _head()((torch.randn(2, 32, 4, 4), ))
+
+
+def test_loss_is_mmpretrains_under_any_current_scope():
+    """Built while another toolbox's scope is current (a detector's config
+    ran before), the head still finds mmpretrain's CrossEntropyLoss."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = EfficientViTClsHead(num_classes=3, in_channels=8)
+    assert type(head.loss_module).__module__.startswith('mmpretrain.')

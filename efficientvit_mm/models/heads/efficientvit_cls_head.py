@@ -37,6 +37,10 @@ class EfficientViTClsHead(ClsHead):
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  topk: Sequence[int] = (1, ), cal_acc: bool = False,
                  init_cfg: Optional[dict] = None):
+        if isinstance(loss, dict) and '_scope_' not in loss:
+            # mmpretrain's loss names, whatever toolbox's scope is current
+            # (the head is registered in mmengine's root registry too)
+            loss = dict(loss, _scope_='mmpretrain')
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc,
                          init_cfg=init_cfg)
         if num_classes <= 0:
