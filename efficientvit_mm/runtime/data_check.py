@@ -306,8 +306,10 @@ class GuardedPipeline:
     def _skip(self, name: str, reason: str):
         with open(self.log_path, 'a') as f:
             f.write(f'{name}\t{reason}\n')
-        with open(self.log_path) as f:
-            bad = [line.split('\t')[0] for line in f if line.strip()]
+        with open(self.log_path) as f:  # distinct files: the limit is a
+            bad = list(  # share of the set, and a bad file fails each epoch
+                dict.fromkeys(
+                    line.split('\t')[0] for line in f if line.strip()))
         if len(bad) > self.limit:
             raise DataFaultError(
                 f'{len(bad)} training images could not be loaded, more than '

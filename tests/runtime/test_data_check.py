@@ -183,6 +183,8 @@ def test_undecodable_images_are_skipped_up_to_the_limit(
     assert f'skipping {coco}/train/{names[0]}: AssertionError: failed to ' \
         'load image' in err
     assert '(1 skipped, at most 1 allowed)' in err
+    ds[bad[0]]  # the same file in the next epoch: still one bad file
+    assert '(1 skipped, at most 1 allowed)' in capsys.readouterr().err
     truncate(names[1])
     with pytest.raises(DataFaultError) as fault:
         ds[bad[1]]
