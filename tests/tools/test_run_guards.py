@@ -134,9 +134,12 @@ def test_a_run_survives_bad_data_and_resumes(tmp_path, tiny):
     # --resume without last_checkpoint: the newest checkpoint that loads;
     # Ctrl-C in the resumed run says how to continue
     (work / 'last_checkpoint').unlink()
-    second = subprocess.Popen(cmd + ['train_cfg.max_epochs=3', '--resume'],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env, cwd=ROOT)
+    # (a run started in the background inherits an ignored SIGINT, and
+    # Python keeps it so: this one gets the default, as from a terminal)
+    second = subprocess.Popen(
+        cmd + ['train_cfg.max_epochs=3', '--resume'], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in second.stdout:
         seen.append(line)
