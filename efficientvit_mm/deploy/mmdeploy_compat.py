@@ -31,6 +31,9 @@
   dict, so the export ends in ``KeyError: -1`` whenever a module imported
   during the export registers a function (timm does). The additions are
   removed by key instead, newest first, as mmdeploy meant.
+* :mod:`.mmdeploy_two_stage` -- mmdeploy's rewrites of the RPN and of
+  the second stage keep other proposals than mmdet; onnxruntime rewrites
+  that follow mmdet are registered.
 * The opset: mmdeploy's configs use opset 11. Our attention exports from
   opset 11 up (no ``repeat_interleave`` or ``unflatten`` in the graph);
   :data:`OPSET` is the one our exporter uses and the docs recommend.
@@ -163,4 +166,6 @@ def apply() -> None:
     upsample_size_in_graph()
     adaptive_pool_in_graph()
     fx_wrap_registry_as_dict()
+    from . import mmdeploy_two_stage
+    mmdeploy_two_stage.apply()
     _applied = True

@@ -139,7 +139,19 @@ def differences(expected: Dict[str, np.ndarray],
     where that is above 1 (``dets`` split into ``boxes``, in pixels, and
     ``scores``); the fraction of differing labels for ``labels`` and
     ``label_map``; inf where shapes differ (another number of
-    detections)."""
+    detections). Detections are compared in the order of ``expected``:
+    ``got``'s rows are first paired with them (:func:`pair_detections`),
+    as NMS may list boxes of near-equal scores in either order."""
+    if 'dets' in expected and 'dets' in got and \
+            expected['dets'].shape == got['dets'].shape:
+        got = dict(got)
+        for i, order in enumerate(
+                pair_detections(expected['dets'], expected['labels'],
+                                got['dets'], got['labels'])):
+            for name in ('dets', 'labels', 'masks'):
+                if name in got:
+                    got[name] = got[name].copy()
+                    got[name][i] = got[name][i][order]
     diffs: Dict[str, float] = {}
     for name, want in expected.items():
         have = got[name]
@@ -154,6 +166,24 @@ def differences(expected: Dict[str, np.ndarray],
             scale = max(1., float(np.abs(want).max())) if want.size else 1.
             diffs[name] = _max_abs(want, have) / scale
     return diffs
+
+
+def pair_detections(want_dets: np.ndarray, want_labels: np.ndarray,
+                    got_dets: np.ndarray,
+                    got_labels: np.ndarray) -> List[np.ndarray]:
+    """For each image of (N, K, 5) detections, the order of ``got``'s rows
+    that lines them up with ``want``'s: each row goes to the row of the
+    same label nearest in box and score; where that is not one to one, the
+    rows stay where they are (and the positional comparison tells)."""
+    orders = []
+    for wd, wl, gd, gl in zip(want_dets, want_labels, got_dets, got_labels):
+        cost = np.abs(wd[:, None, :] - gd[None, :, :]).max(-1)
+        cost[wl[:, None] != gl[None, :]] = np.inf
+        order = cost.argmin(1) if cost.size else np.arange(len(gd))
+        if len(set(order.tolist())) != len(order):
+            order = np.arange(len(gd))
+        orders.append(order)
+    return orders
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:

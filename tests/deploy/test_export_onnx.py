@@ -94,3 +94,23 @@ def test_bad_input_is_one_line(tmp_path):
         os.path.join(ROOT, 'README.md'), '--out-dir',
         str(tmp_path / 'vis')
     ])
+
+
+def test_detections_are_compared_as_sets_not_lists():
+    """NMS may list boxes of near-equal scores in either order: rows are
+    paired by label, box and score before comparing; another label, or a
+    box without a counterpart, still counts."""
+    dets = np.array(
+        [[[0, 0, 10, 10, .9], [5, 5, 20, 20, .90001], [1, 1, 2, 2, .5]]],
+        np.float32)
+    labels = np.array([[1, 2, 1]])
+    want = dict(dets=dets, labels=labels)
+    swapped = dict(dets=dets[:, [1, 0, 2]], labels=labels[:, [1, 0, 2]])
+    found = onnx.differences(want, swapped)
+    assert found['boxes'] == 0 and found['labels'] == 0
+    relabelled = dict(dets=swapped['dets'], labels=np.array([[1, 1, 1]]))
+    assert onnx.differences(want, relabelled)['labels'] > 0
+    moved = swapped['dets'].copy()
+    moved[0, 2, :4] += 7
+    assert onnx.differences(want, dict(dets=moved,
+                                       labels=swapped['labels']))['boxes'] >= 7

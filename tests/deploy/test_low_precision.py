@@ -108,20 +108,28 @@ def test_precision_check_reports_each_runtime_beside_fp32(tmp_path):
     assert len(format_report(report).splitlines()) == 3
 
 
-def test_int8_detector_quantises_convs_and_keeps_nms_fp32(tmp_path, tiny_coco):
-    """The whole RetinaNet graph (NMS included) in static INT8: QDQ around
-    the convs and matmuls, calibrated on train images, NMS on fp32 boxes;
-    its predictor gives detections inside the image."""
+@pytest.mark.parametrize('detector', ['retinanet', 'mask_rcnn'])
+def test_int8_detector_quantises_convs_and_keeps_nms_fp32(
+        tmp_path, tiny_coco, detector):
+    """A whole detector graph (NMS included) in static INT8: QDQ around the
+    convs and matmuls, calibrated on train images, NMS (Mask R-CNN: both
+    stages') on fp32 boxes; its predictor gives detections inside the
+    image, and Mask R-CNN a mask for each."""
     pytest.importorskip('mmdeploy')
     import onnx as onnx_pkg
     from mmengine.dataset import pseudo_collate
 
     from efficientvit_mm.deploy.precision_check import int8_runtime
     from efficientvit_mm.deploy.verify import val_dataset
-    from helpers.deploy import config, random_model
-    cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
-                 {'data_root': f'{tiny_coco}/'})
-    model = switch_to_deploy(random_model(cfg, score_bias=-4.))
+    from helpers.deploy import TINY_MASK_RCNN, config, random_model
+    if detector == 'retinanet':
+        cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
+                     {'data_root': f'{tiny_coco}/'})
+        model = switch_to_deploy(random_model(cfg, score_bias=-4.))
+    else:
+        cfg = config('custom/mask_rcnn_efficientvit_m4_custom_coco.py',
+                     dict(TINY_MASK_RCNN, data_root=f'{tiny_coco}/'))
+        model = switch_to_deploy(random_model(cfg, spread_rcnn_scores=True))
     predictor = int8_runtime(cfg, model, str(tmp_path), calib_images=4)
     graph = onnx_pkg.load(str(tmp_path / 'int8.onnx')).graph
     dequantised = {
@@ -129,10 +137,21 @@ def test_int8_detector_quantises_convs_and_keeps_nms_fp32(tmp_path, tiny_coco):
         for n in graph.node if n.op_type == 'DequantizeLinear'
     }
     nms = [n for n in graph.node if n.op_type == 'NonMaxSuppression']
-    assert len(dequantised) > 20 and len(nms) == 1
-    assert not set(nms[0].input) & dequantised  # boxes and scores fp32
+    assert len(dequantised) > 20
+    assert len(nms) == (1 if detector == 'retinanet' else 2)
+    for node in nms:
+        assert not set(node.input) & dequantised  # boxes and scores fp32
     sample = predictor(pseudo_collate([val_dataset(cfg)[0]]))[0]
-    boxes = sample.pred_instances.bboxes
+    found = sample.pred_instances
     h, w = sample.ori_shape
-    assert len(boxes) > 0 and boxes.min() >= 0
-    assert float(boxes[:, 2].max()) <= w and float(boxes[:, 3].max()) <= h
+    assert len(found) > 0 and found.bboxes.min() >= 0
+    assert float(found.bboxes[:, 2].max()) <= w
+    assert float(found.bboxes[:, 3].max()) <= h
+    if detector == 'mask_rcnn':
+        assert found.masks.shape == (len(found), h, w)
+        assert found.masks.any()
+        for mask, box in zip(found.masks, found.bboxes):  # inside its box
+            ys, xs = torch.nonzero(mask, as_tuple=True)
+            if len(xs):
+                assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1
+                assert ys.min() >= box[1] - 1 and ys.max() <= box[3] + 1

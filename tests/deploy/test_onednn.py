@@ -139,3 +139,26 @@ def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
         calls.clear()
         stem(x[:1])
     assert calls == [1]
+
+
+def test_folded_mask_rcnn_predicts_what_eager_does():
+    """Folded convs run channels_last inside the backbone; mmcv's CPU
+    roi_align reads NCHW memory whatever the strides, so the RoI features
+    (and every detection) of a folded Mask R-CNN were wrong until the
+    backbone returned NCHW maps for NCHW input."""
+    from efficientvit_mm.apis import data_samples
+    from efficientvit_mm.deploy.switch import switch_to_deploy
+    from helpers.deploy import TINY_MASK_RCNN, config, random_model
+    cfg = config('mask_rcnn_efficientvit_m4_coco.py', TINY_MASK_RCNN)
+    eager = random_model(cfg, spread_rcnn_scores=True)
+    folded = switch_to_deploy(copy.deepcopy(eager))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want, got = (
+            m.predict(x, data_samples('detection', (64, 96)),
+                      rescale=False)[0].pred_instances
+            for m in (eager, folded))
+    assert len(want) == len(got) > 0
+    assert torch.equal(want.labels, got.labels)
+    assert (want.bboxes - got.bboxes).abs().max() < 1e-2
+    assert (want.scores - got.scores).abs().max() < 1e-4

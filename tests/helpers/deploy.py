@@ -46,16 +46,25 @@ def config(name: str, options: dict = None):
     return load_config(os.path.join(ROOT, 'configs', name), options)
 
 
-def random_model(cfg, checkpoint: str = None, score_bias: float = None):
+def random_model(cfg, checkpoint: str = None, score_bias: float = None,
+                 spread_rcnn_scores: bool = False):
     """The model of ``cfg`` with randomised weights (and BN statistics),
-    in eval mode, saved to ``checkpoint`` if given. ``score_bias`` sets the
-    bias of a RetinaNet's classifier, so that few (anchor, class) pairs
-    pass the score threshold, as in a trained detector (random weights
-    give hundreds of near-equal scores, where NMS order is arbitrary)."""
+    in eval mode, saved to ``checkpoint`` if given.
+
+    Random weights give hundreds of near-equal scores, where which boxes
+    survive NMS and the ``max_per_img`` cut is arbitrary. As in a trained
+    detector, ``score_bias`` (RetinaNet's classifier bias) lets few
+    (anchor, class) pairs pass the score threshold, and
+    ``spread_rcnn_scores`` (Mask R-CNN) spreads the second stage's scores
+    from the threshold to 1."""
     model = randomise(build_model(cfg)).eval()
-    if score_bias is not None:
-        with torch.no_grad():
+    with torch.no_grad():
+        if score_bias is not None:
             model.bbox_head.retina_cls.bias.fill_(score_bias)
+        if spread_rcnn_scores:
+            fc_cls = model.roi_head.bbox_head.fc_cls
+            fc_cls.weight.mul_(10.)
+            fc_cls.bias[-1] = 3.  # background
     if checkpoint:
         torch.save({'state_dict': model.state_dict()}, checkpoint)
     return model

@@ -196,6 +196,19 @@ def test_deploy_channels_last_matches_eager():
             assert (a - b).abs().max().item() <= 1e-4
 
 
+@pytest.mark.parametrize('layout',
+                         [torch.contiguous_format, torch.channels_last])
+def test_stage_maps_come_back_in_the_input_layout(layout):
+    """Folded convs may run channels_last inside; the maps leave in the
+    input's layout, which mmcv's CPU ops (roi_align) silently assume."""
+    model = _randomise(EfficientViT('m0')).eval()
+    model.switch_to_deploy()
+    x = torch.randn(2, 3, 96, 128).contiguous(memory_format=layout)
+    with torch.no_grad():
+        for out in model(x):
+            assert out.is_contiguous(memory_format=layout)
+
+
 # --------------------------------------------------------------- training
 @pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 3])
 def test_frozen_stages_stay_frozen_and_in_eval(frozen_stages):

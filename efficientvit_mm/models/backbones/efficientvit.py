@@ -14,7 +14,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...checkpoint.loading import load_backbone_checkpoint
 from ...deploy.onednn import cache_sized_groups
 from ...errors import ConfigValueError
-from ..layers import CascadedGroupAttention, ConvNorm, DWConvFFN, PatchMerging
+from ..layers import (CascadedGroupAttention, ConvNorm, DWConvFFN,
+                      PatchMerging, is_channels_last)
 
 
 class EfficientViTBlock(nn.Module):
@@ -344,12 +345,19 @@ class EfficientViT(BaseModule):
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """(N, 3, H, W) -> tuple of (N, C_i, ~H/2^(4+i), ~W/2^(4+i))."""
+        """(N, 3, H, W) -> tuple of (N, C_i, ~H/2^(4+i), ~W/2^(4+i)).
+
+        The maps come back in the memory format of ``x``: folded convs may
+        run channels_last inside, and ops downstream (mmcv's CPU
+        ``roi_align``) read NCHW memory whatever the strides say.
+        """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ConfigValueError(
                 f'EfficientViT expects an N x {self.in_channels} x H x W '
                 f'image tensor, got shape {tuple(x.shape)}; add a batch '
                 f'dimension with x[None] or convert the channels first')
+        layout = torch.channels_last if is_channels_last(
+            x) else torch.contiguous_format
         if self.with_cp and torch.is_grad_enabled() and any(
                 p.requires_grad for p in self.patch_embed.parameters()):
             # the stem's full-resolution maps are the largest activations
@@ -360,5 +368,5 @@ class EfficientViT(BaseModule):
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous(memory_format=layout))
         return tuple(outs)

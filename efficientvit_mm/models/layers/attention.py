@@ -44,7 +44,9 @@ class Grid(NamedTuple):
 Window = Tuple[int, int]
 
 
-def _channels_last(x: torch.Tensor) -> bool:
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether the 4-d ``x`` is laid out channels_last (and not also NCHW,
+    as maps with one channel or one pixel are)."""
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
         memory_format=torch.channels_last)
 
@@ -71,7 +73,7 @@ def window_partition(x: torch.Tensor,
         x = F.pad(x, (0, pad_r, 0, pad_b))
     tiles = x.view(n, c, rows, wh, cols, ww)  # then tile indices to front
     grid = Grid(n, h, w, rows, cols, wh, ww)
-    if _channels_last(x):
+    if is_channels_last(x):
         windows = tiles.permute(0, 2, 4, 3, 5, 1)  # (N, nH, nW, wh, ww, C)
         windows = windows.reshape(n * rows * cols, wh, ww, c)
         return windows.permute(0, 3, 1, 2), grid
@@ -85,7 +87,7 @@ def window_reverse(windows: torch.Tensor, grid: Grid) -> torch.Tensor:
     n, h, w, rows, cols, wh, ww = grid
     c = windows.shape[1]
     tiles = windows.view(n, rows, cols, c, wh, ww)  # (N, nH, nW, C, wh, ww)
-    if _channels_last(windows):
+    if is_channels_last(windows):
         x = tiles.permute(0, 1, 4, 2, 5, 3)  # (N, nH, wh, nW, ww, C)
         x = x.reshape(n, rows * wh, cols * ww, c).permute(0, 3, 1, 2)
     else:
@@ -220,7 +222,7 @@ class CascadedGroupAttention(nn.Module):
         """
         h, w = window if window is not None else (x.shape[2], x.shape[3])
         bias = self.attention_bias(h, w)
-        token_major = _channels_last(x)
+        token_major = is_channels_last(x)
         splits = x.chunk(self.num_heads, dim=1)
         outs: List[torch.Tensor] = []
         for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
