@@ -27,6 +27,9 @@ INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C
 _BUILT_CLASS = re.compile(r'class `(\w+)` in [\w/.\-]+\.py: ')
 _UNKNOWN_ARG = re.compile(
     r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+# mmpretrain's Swin (WindowMSA) on a map smaller than its window
+_SMALL_MAP = re.compile(r'input shape \((\d+), (\d+)\) is smaller than the '
+                        r'window size \((\d+)\)')
 _NOT_REGISTERED = re.compile(r"'?(\w+) is not in the (\S+) registry")
 
 
@@ -135,6 +138,14 @@ def as_user_error(err: BaseException) -> Optional[UserError]:
     if isinstance(err, RuntimeError):
         from .dist import explain_collective_failure
         return explain_collective_failure(err)
+    if isinstance(err, AssertionError):
+        found = _SMALL_MAP.search(str(err))
+        if found:
+            h, w, win = found.groups()
+            return UserError(
+                f"a {h}x{w} stage map is smaller than Swin's {win}x{win} "
+                'window: pad it (--cfg-options model.backbone.'
+                'pad_small_map=True) or give a larger --shape')
     return None
 
 

@@ -29,6 +29,11 @@ CASES = [
                         DATA], 'checkpoint file not found'),
     ('taylor_pruning', [M0, 'none', '--data-config',
                         'nope.py'], "config file 'nope.py' does not"),
+    ('runtime_breakdown', [
+        'SWIN', '--cfg-options', 'model.backbone.pad_small_map=False',
+        '--shape', '16', '--batch-size', '1', '--runs', '1', '--warmup', '0'
+    ], "2x2 stage map is smaller than Swin's 4x4 window: pad it "
+     '(--cfg-options model.backbone.pad_small_map=True)'),
 ]
 
 
@@ -36,7 +41,8 @@ CASES = [
 def test_bad_input_is_one_line(tool, argv, message, tmp_path, capsys):
     from efficientvit_mm.runtime.errors import exit_on_user_error
     argv = [
-        write_tiny_config(tmp_path, 'resnet') if a == 'RESNET' else a
+        write_tiny_config(tmp_path, a.lower()) if a in ('RESNET',
+                                                        'SWIN') else a
         for a in argv
     ] + ['--out-dir', str(tmp_path / 'out')]
     prog = f'tools/analysis/{tool}.py'
