@@ -204,6 +204,12 @@ def _read_config(path: str):
             f'config {path} is not valid Python ({where}: {err.msg}); a '
             f'config is a Python file of settings such as '
             f'model = dict(...)') from None
+    except FileNotFoundError as err:
+        raise PreflightError(
+            f'config {path} inherits {osp.normpath(err.filename)}, which '
+            f'does not exist: '
+            f'fix its _base_ (a path relative to the config\'s folder, or '
+            f'mmdet::..., mmseg::..., mmpretrain::...)') from None
     except OSError as err:
         if 'Only py/yml/yaml/json' not in str(err):
             raise

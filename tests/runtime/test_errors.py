@@ -90,6 +90,12 @@ def test_configs_that_are_not_python_and_bad_options(tmp_path, capsys):
                        match=f'config {bad} is not valid Python '
                        r'\(line 1:'):
         load_config(str(bad))
+    orphan = tmp_path / 'orphan.py'
+    orphan.write_text("_base_ = ['./retinanet_base.py']\n")
+    with pytest.raises(
+            PreflightError, match=f'config {orphan} inherits '
+            f'{tmp_path}/retinanet_base.py, which does not exist'):
+        load_config(str(orphan))
     train = load_tool('train')
     for option in ('max_epochs', 'model.neck.in_channels=[1,2'):
         with pytest.raises(SystemExit) as code:
