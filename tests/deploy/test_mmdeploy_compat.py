@@ -121,7 +121,7 @@ def _predict(model, cfg, image):
         return model.test_step(batch)[0]
 
 
-@pytest.mark.parametrize('name', ['detection', 'segmentation'])
+@pytest.mark.parametrize('name', ['detection', 'instances', 'segmentation'])
 def test_mmdeploy_torch2onnx_and_its_onnxruntime_backend(
         tmp_path, tiny_coco, name):
     """mmdeploy's own pipeline (torch2onnx, then inference_model with its
@@ -134,6 +134,12 @@ def test_mmdeploy_torch2onnx_and_its_onnxruntime_backend(
         cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
                      {'data_root': f'{tiny_coco}/'})
         model = random_model(cfg, str(tmp_path / 'm.pth'), score_bias=-7.)
+    elif name == 'instances':  # Mask R-CNN, through our two-stage rewrites
+        from helpers.deploy import TINY_MASK_RCNN
+        cfg = config('custom/mask_rcnn_efficientvit_m4_custom_coco.py',
+                     dict(TINY_MASK_RCNN, data_root=f'{tiny_coco}/'))
+        model = random_model(cfg, str(tmp_path / 'm.pth'),
+                             spread_rcnn_scores=True)
     else:
         cfg = config('demo/fpn_efficientvit_m0_shapes_seg.py')
         model = random_model(cfg, str(tmp_path / 'm.pth'))
@@ -146,7 +152,7 @@ def test_mmdeploy_torch2onnx_and_its_onnxruntime_backend(
     (got, ) = inference_model(cfg, dcfg, [str(tmp_path / 'end2end.onnx')],
                               image, 'cpu')
     want = _predict(model, cfg, image)
-    if name == 'detection':
+    if name != 'segmentation':
         assert len(want.pred_instances) > 0
         # mmdet drops boxes of no width or height (cut by the image
         # border) before NMS, mmdeploy's graph keeps them: left out here
@@ -156,6 +162,7 @@ def test_mmdeploy_torch2onnx_and_its_onnxruntime_backend(
         for a, b in ((want, got), (got, want)):
             stats = match_detections(a.pred_instances, b.pred_instances, 0.3)
             assert stats['unmatched'] == 0 and stats['box_px'] < 1., stats
+            assert stats['mask_iou'] >= 0.9, stats  # (1. without masks)
         # the same scores (random weights give near-duplicate boxes, so a
         # box's best match may be its neighbour: scores compared sorted)
         scores = [
