@@ -159,6 +159,10 @@ def test_classes_must_match_every_head(tmp_path):
             DataFaultError, match=r'3 classes \(cat, dog, owl\) but '
             'model.head.num_classes is 4'):
         check_classes(cls)
+    # the same folder given as mmpretrain's dict(img_path=...)
+    cls.train_dataloader.dataset.data_prefix = dict(img_path='train')
+    with pytest.raises(DataFaultError, match=r'3 classes \(cat, dog, owl\)'):
+        check_classes(cls)
 
 
 def test_undecodable_images_are_skipped_up_to_the_limit(
