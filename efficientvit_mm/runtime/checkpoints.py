@@ -105,8 +105,7 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[str, dict, str]:
         f'checkpoint: --resume CHECKPOINT.')
 
 
-def _hint(report: KeyReport, state: dict, path: str, mode: str,
-          config: str) -> str:
+def _hint(report: KeyReport, state: dict, path: str, config: str) -> str:
     """The likely cause and fix of a checkpoint that does not fit."""
     bare = [
         k[len('backbone.'):] if k.startswith('backbone.') else k for k in state
@@ -162,7 +161,7 @@ def check_fit(model_state: dict, state: dict, path: str, mode: str,
     raise CheckpointMismatchError(
         f'{what} {path} does not fit the model of {config}: '
         f'{report.describe(3)}.\n'
-        f'{_hint(report, state, path, mode, config)}{rule}')
+        f'{_hint(report, state, path, config)}{rule}')
 
 
 def _loader(runner, path: str, checkpoint: dict, state: dict,
