@@ -17,7 +17,7 @@ import os.path as osp
 import pickle
 import re
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
 
 import torch
 
@@ -166,22 +166,33 @@ def fsync_file(path: str) -> None:
         os.fsync(f.fileno())
 
 
+# what to do about the errors of a write that a user can fix
+_WRITE_FIXES = {
+    errno.ENOSPC: 'no space left on the device: free some space or choose '
+    'another --work-dir',
+    errno.EDQUOT: 'disk quota exceeded: free some space or choose another '
+    '--work-dir',
+    errno.EACCES: 'permission denied: choose a folder you can write',
+    errno.EROFS: 'the file system is read-only: choose another folder',
+}
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def write_fix(err: OSError) -> Optional[str]:
+    """What to do about ``err`` of a write (full disk, quota, permissions,
+    read-only folder); None for the others."""
+    return _WRITE_FIXES.get(err.errno)
+
+
 def save_error(path: str, err: OSError) -> BaseException:
-    """A :class:`CheckpointSaveError` for the errors a user can fix (full
-    disk, quota, permissions, read-only folder); ``err`` itself otherwise."""
-    fixes = {
-        errno.ENOSPC: 'no space left on the device: free some space or '
-        'choose another --work-dir',
-        errno.EDQUOT: 'disk quota exceeded: free some space or choose '
-        'another --work-dir',
-        errno.EACCES: 'permission denied: choose a folder you can write',
-        errno.EROFS: 'the file system is read-only: choose another folder',
-    }
-    if err.errno not in fixes:
+    """A :class:`CheckpointSaveError` for the errors a user can fix (see
+    :func:`write_fix`); ``err`` itself otherwise."""
+    fix = write_fix(err)
+    if fix is None:
         return err
     return CheckpointSaveError(
-        f'could not write {path}: {fixes[err.errno]}. The previous file '
-        f'under that name, if any, is intact.')
+        f'could not write {path}: {fix}. The previous file under that name, '
+        f'if any, is intact.')
 
 
 def atomic_save(obj, path: str) -> None:

@@ -5,6 +5,7 @@ from mmengine.registry import HOOKS
 
 from ..deploy import switch_to_deploy
 from ..deploy.precision import to_bf16
+from .hooks import bare_model
 
 PRECISIONS = ('fp32', 'bf16')
 
@@ -24,7 +25,7 @@ class DeployModelHook(Hook):
         self.precision = precision
 
     def before_test(self, runner) -> None:
-        model = getattr(runner.model, 'module', runner.model)  # DDP
+        model = bare_model(runner.model)  # DDP -> the model
         switch_to_deploy(model)
         if self.precision == 'bf16':
             to_bf16(model)

@@ -268,9 +268,11 @@ class DivergenceHook(Hook):
             self._terms = dict(zip(names, values))
             finite = torch.isfinite(values)
             if not bool(finite.all()):  # one sync for all terms
+                bad = [k for k, ok in zip(names, finite.tolist()) if not ok]
+                # the terms that made the total so; the total alone when
+                # finite terms overflowed it
                 self._bad = 'non-finite ' + ', '.join(
-                    k for k, ok in zip(names, finite.tolist())
-                    if not ok and k != 'loss')
+                    [k for k in bad if k != 'loss'] or bad)
             elif self.max_loss is not None and \
                     float(total.detach()) > self.max_loss:
                 self._bad = (f'loss {float(total.detach()):.3g} > max_loss '

@@ -41,14 +41,16 @@ def adaptive_clip_grad_(parameters: Iterable[torch.Tensor],
     for param in parameters:
         if param.grad is None:
             continue
-        grad = _as_units(param.grad)  # a view: scaling it scales the grad
+        grad_norm = torch.linalg.vector_norm(_as_units(param.grad), dim=1)
         weight_norm = torch.linalg.vector_norm(_as_units(param), dim=1)
-        ratio = torch.linalg.vector_norm(grad, dim=1) / torch.maximum(
-            weight_norm, torch.full_like(weight_norm, eps))
+        ratio = grad_norm / weight_norm.clamp(min=eps)
         over = ratio > clip_factor
-        grad.mul_(
-            torch.where(over, clip_factor / ratio,
-                        torch.ones_like(ratio))[:, None])
+        scale = torch.where(over, clip_factor / ratio, torch.ones_like(ratio))
+        # scaled in place through a broadcast, not through the reshaped
+        # rows: those are a copy for a non-contiguous (channels_last) grad
+        if param.grad.dim() > 1:
+            scale = scale.reshape((-1, ) + (1, ) * (param.grad.dim() - 1))
+        param.grad.mul_(scale if param.grad.dim() > 1 else scale[0])
         clipped += int(over.sum())
         units += over.numel()
     return torch.tensor(clipped / max(units, 1))

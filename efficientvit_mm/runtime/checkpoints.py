@@ -105,8 +105,7 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[str, dict, str]:
         f'checkpoint: --resume CHECKPOINT.')
 
 
-def _hint(report: KeyReport, state: dict, path: str, mode: str,
-          config: str) -> str:
+def _hint(report: KeyReport, state: dict, path: str, config: str) -> str:
     """The likely cause and fix of a checkpoint that does not fit."""
     bare = [
         k[len('backbone.'):] if k.startswith('backbone.') else k for k in state
@@ -162,28 +161,25 @@ def check_fit(model_state: dict, state: dict, path: str, mode: str,
     raise CheckpointMismatchError(
         f'{what} {path} does not fit the model of {config}: '
         f'{report.describe(3)}.\n'
-        f'{_hint(report, state, path, mode, config)}{rule}')
+        f'{_hint(report, state, path, config)}{rule}')
 
 
-def _loader(runner, path: str, checkpoint: dict, left_out: Set[str], mode: str,
+def _loader(runner, path: str, checkpoint: dict, state: dict,
             plain: Callable) -> Callable:
-    """``runner.load_checkpoint`` that loads the checked ``checkpoint``
-    when asked for ``path`` (and reads other files as before)."""
+    """``runner.load_checkpoint`` that loads ``state``, checked by
+    :func:`check_fit`, when asked for ``path`` (and returns ``checkpoint``,
+    whose optimizer and scheduler states a resume takes); any other call
+    goes to ``plain`` with its arguments."""
     held = [checkpoint]
 
-    def load_checkpoint(filename, map_location='cpu', strict=False,
-                        revise_keys=None):
+    def load_checkpoint(filename, *args, **kwargs):
         if filename != path or not held:
-            return plain(filename, map_location=map_location)
+            return plain(filename, *args, **kwargs)
         from ..engine.hooks import bare_model
         checkpoint = held.pop()
         runner.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = bare_model(runner.model)
-        state = extract_state_dict(checkpoint)
-        if mode == 'load_from':
-            state = fit_attention_biases(model.state_dict(), state)
-        state = {k: v for k, v in state.items() if k not in left_out}
-        model.load_state_dict(state, strict=False)  # checked already
+        bare_model(runner.model).load_state_dict(
+            state, strict=False)  # checked already
         runner._has_loaded = True
         runner.logger.info(f'loaded {len(state)} checked tensors from '
                            f'{filename}')
@@ -218,11 +214,11 @@ def prepare_start(runner, cfg, command: str, config: str) -> Optional[str]:
                 f'load_from={path}')
     from ..engine.hooks import bare_model
     state = extract_state_dict(checkpoint)
-    _, left_out, warning = check_fit(
+    state, _, warning = check_fit(
         bare_model(runner.model).state_dict(), state, path, mode, config)
     if warning:
         runner.logger.warning(warning)
     runner._load_from = path
-    runner.load_checkpoint = _loader(runner, path, checkpoint, left_out, mode,
+    runner.load_checkpoint = _loader(runner, path, checkpoint, state,
                                      runner.load_checkpoint)
     return path

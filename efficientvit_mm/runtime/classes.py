@@ -68,9 +68,10 @@ def config_classes(ds_cfg: dict,
         return tuple(meta['classes'])
     kind = ds_cfg.get('type')
     if kind == 'CustomDataset' and not ds_cfg.get('ann_file'):
-        root = osp.join(
-            ds_cfg.get('data_root') or '',
-            ds_cfg.get('data_prefix') or '')
+        prefix = ds_cfg.get('data_prefix') or ''
+        if isinstance(prefix, dict):  # mmpretrain's dict(img_path=...)
+            prefix = prefix.get('img_path') or ''
+        root = osp.join(ds_cfg.get('data_root') or '', prefix)
         if osp.isdir(root):
             found = sorted(
                 d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))

@@ -4,7 +4,7 @@ import os.path as osp
 from typing import Iterator, List, Optional, Tuple
 
 from ..errors import PreflightError
-from .spelling import edit_distance
+from .spelling import nearest
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
@@ -186,9 +186,9 @@ def misspelt_keys(cfg) -> List[Tuple[str, str]]:
     for key in cfg.keys():
         if key in known or len(key) < 4:
             continue
-        near = [k for k in known if edit_distance(key, k) == 1]
-        if near:
-            found.append((key, sorted(near)[0]))
+        meant = nearest(key, known, max_distance=1)
+        if meant:
+            found.append((key, meant))
     return found
 
 

@@ -219,10 +219,9 @@ def missing_files(paths: List[str]) -> List[str]:
                 listings[folder] = set(os.listdir(folder or '.'))
             except OSError:
                 listings[folder] = None
-        found = listings[folder]
-        if found is None or name not in found:
-            if found is None or not osp.exists(path):
-                missing.append(path)
+        found = listings[folder]  # None: a folder that cannot be listed
+        if (found is None or name not in found) and not osp.exists(path):
+            missing.append(path)
     return missing
 
 

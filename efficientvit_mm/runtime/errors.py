@@ -10,7 +10,6 @@ value found while the model is built, a full disk, a collective operation
 of a distributed job that timed out. ``--debug`` (or ``EVIT_DEBUG=1`` in the
 environment) prints the traceback too.
 """
-import errno
 import os
 import re
 import sys
@@ -131,10 +130,11 @@ def as_user_error(err: BaseException) -> Optional[UserError]:
     """``err`` as a problem the user can fix, or None (a bug: traceback)."""
     if isinstance(err, UserError):
         return err
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f' writing {err.filename}' if err.filename else ''
-        return UserError(f'no space left on the device{where}: free some '
-                         f'space or choose another --work-dir')
+    from ..checkpoint.io import DISK_FULL, write_fix
+    if isinstance(err, OSError) and err.errno in DISK_FULL:
+        fix = write_fix(err)
+        return UserError(
+            f'could not write {err.filename}: {fix}' if err.filename else fix)
     if isinstance(err, RuntimeError):
         from .dist import explain_collective_failure
         return explain_collective_failure(err)

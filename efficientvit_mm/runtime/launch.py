@@ -212,25 +212,33 @@ def global_rank() -> int:
 
 def claim_work_dir(cfg, prog: str):
     """The work-dir lock, taken by rank 0; every rank of a started process
-    group learns whether it was refused."""
+    group learns whether rank 0 got it (else they would wait for it in the
+    next collective until the timeout)."""
     import torch.distributed as dist
 
-    from .errors import print_warning
+    from .errors import message_of, print_warning
     from .lock import acquire_work_dir
-    lock, refusal = None, None
+    lock, failure = None, None
     if global_rank() == 0:
         try:
             lock = acquire_work_dir(cfg.work_dir,
                                     warn=lambda m: print_warning(prog, m))
-        except WorkDirBusyError as err:
-            refusal = str(err)
+        except Exception as err:  # busy, or a folder it cannot write
+            failure = err
     if dist.is_available() and dist.is_initialized() and \
             dist.get_world_size() > 1:
-        shared = [refusal]
+        shared = [
+            None if failure is None else
+            (isinstance(failure, WorkDirBusyError), message_of(failure))
+        ]
         dist.broadcast_object_list(shared, src=0)
-        refusal = shared[0]
-    if refusal:
-        raise WorkDirBusyError(refusal)
+        if failure is None and shared[0] is not None:
+            busy, text = shared[0]
+            raise WorkDirBusyError(text) if busy else UserError(
+                f'rank 0 could not lock the work dir {cfg.work_dir} '
+                f'({text}); its log tells more')
+    if failure is not None:
+        raise failure
     return lock
 
 

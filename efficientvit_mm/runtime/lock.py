@@ -73,15 +73,20 @@ def acquire_work_dir(work_dir: str, command: str = '',
             f'{work_dir} is in use by another run: {_describe(owner)}. Wait '
             f'for it to end or stop it, or choose another --work-dir.') \
             from None
-    stale = _read_owner(fd)
-    if stale is not None and warn is not None:
-        warn(f'taking over the lock of {work_dir} left by a run whose '
-             f'process is gone: {_describe(stale)}')
-    info = dict(pid=os.getpid(), host=socket.gethostname(),
-                started=datetime.datetime.now().isoformat(timespec='seconds'),
-                command=command or ' '.join(sys.argv))
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, (json.dumps(info) + '\n').encode())
-    os.fsync(fd)
+    try:
+        stale = _read_owner(fd)
+        if stale is not None and warn is not None:
+            warn(f'taking over the lock of {work_dir} left by a run whose '
+                 f'process is gone: {_describe(stale)}')
+        info = dict(
+            pid=os.getpid(), host=socket.gethostname(),
+            started=datetime.datetime.now().isoformat(timespec='seconds'),
+            command=command or ' '.join(sys.argv))
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, (json.dumps(info) + '\n').encode())
+        os.fsync(fd)
+    except BaseException:  # a full disk: the lock must not outlive this
+        os.close(fd)
+        raise
     return RunLock(path, fd)

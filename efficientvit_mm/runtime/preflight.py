@@ -140,8 +140,11 @@ def check_pretrained(cfg, command: str = 'train',
 def check_checkpoint_file(path: Optional[str], what: str) -> None:
     if not path or is_remote(path):
         return
-    if not osp.isfile(osp.expanduser(path)):
-        raise PreflightError(f'{what} {path} not found')
+    full = osp.expanduser(path)
+    if not osp.isfile(full):
+        where = '' if osp.isabs(full) else f' (from {osp.abspath(".")})'
+        raise PreflightError(f'{what} {path} not found{where}: give the path '
+                             f'of an existing checkpoint file')
 
 
 def _opt(key: str, value) -> str:

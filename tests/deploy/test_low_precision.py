@@ -62,6 +62,29 @@ def test_deploy_hook_folds_and_casts_before_testing():
         DeployModelHook('fp8')
 
 
+def test_deploy_hook_folds_a_model_with_a_part_named_module():
+    """Only a model wrapper (DDP) is unwrapped, not any ``.module``."""
+
+    class Foldable(torch.nn.Module):
+        folded = False
+
+        def switch_to_deploy(self):
+            self.folded = True
+
+    class Model(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.module, self.head = Foldable(), Foldable()
+
+    class Runner:
+        model = Model()
+        logger = type('Log', (), {'info': staticmethod(lambda msg: None)})
+
+    DeployModelHook('fp32').before_test(Runner)
+    assert Runner.model.module.folded and Runner.model.head.folded
+
+
 def test_int8_classifier_is_qdq_and_close(tmp_path):
     ort = pytest.importorskip('onnxruntime')  # noqa: F841
     from efficientvit_mm.deploy.quantize import quantize_int8

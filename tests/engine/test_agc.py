@@ -70,3 +70,16 @@ def test_amp_twin_of_each_optim_wrapper():
     assert plain['type'] == 'AmpOptimWrapper' and plain['loss_scale'] == 512.
     with pytest.raises(ValueError, match='no mixed-precision twin'):
         amp_optim_wrapper(dict(type='ApexOptimWrapper'))
+
+
+def test_agc_clips_non_contiguous_grads_in_place():
+    # a channels_last conv grad reshapes to a copy, not a view
+    w = nn.Parameter(
+        torch.ones(2, 3, 3, 3).contiguous(memory_format=torch.channels_last))
+    w.grad = torch.ones_like(w)
+    assert not w.grad.is_contiguous()
+    frac = adaptive_clip_grad_([w], clip_factor=0.1)
+    limit = 0.1 * 27**0.5
+    assert frac.item() == 1.
+    for unit in w.grad:
+        assert unit.norm().item() == pytest.approx(limit, rel=1e-5)

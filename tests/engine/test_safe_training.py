@@ -194,6 +194,18 @@ def test_infinite_gradient_with_a_finite_loss_stops(tmp_path):
     assert torch.isfinite(weights).all()
 
 
+def test_a_total_that_overflows_from_finite_terms_is_named():
+    from efficientvit_mm.engine.hooks import DivergenceHook
+    hook, big = DivergenceHook(), torch.tensor(3e38)
+
+    def parse_losses(losses):
+        total = big + big  # inf in float32
+        return total, dict(loss=total, loss_a=big, loss_b=big)
+
+    hook._checked_parse(parse_losses)({})
+    assert hook._bad == 'non-finite loss'
+
+
 def test_exploding_loss_stops(tmp_path):
     msg, _, _ = divergence(tmp_path, big_at=3)
     assert 'iteration 3' in msg and 'max_loss' in msg

@@ -129,3 +129,22 @@ def test_resume_explains_weights_only_files_and_empty_work_dirs(tmp_path):
             ResumeError, match=f'nothing to resume in {empty}: '
             f'{empty}/last_checkpoint is missing'):
         prepare_start(runner, cfg, 'train', 'CONFIG')
+
+
+def test_other_files_reach_the_runners_loader_with_all_arguments(tmp_path):
+    path = str(tmp_path / 'start.pth')
+    torch.save({'state_dict': Det().state_dict()}, path)
+    runner = fake_runner(Det(), str(tmp_path))
+    plain_calls = []
+    runner.load_checkpoint = lambda *a, **k: plain_calls.append((a, k))
+    cfg = Config(dict(load_from=path, work_dir=str(tmp_path)))
+    prepare_start(runner, cfg, 'train', 'CONFIG')
+    runner.load_checkpoint('other.pth', map_location='cpu', strict=True,
+                           revise_keys=[('^a.', '')])
+    assert plain_calls == [(('other.pth', ),
+                            dict(map_location='cpu', strict=True,
+                                 revise_keys=[('^a.', '')]))]
+    runner.load_checkpoint(path)  # the checked file: loaded here
+    assert len(plain_calls) == 1 and runner._has_loaded
+    runner.load_checkpoint(path)  # asked again: read as mmengine does
+    assert plain_calls[-1] == ((path, ), {})

@@ -12,6 +12,7 @@ import pytest
 from mmengine.config import Config
 
 from efficientvit_mm.errors import DataFaultError
+from efficientvit_mm.runtime import data_check
 from efficientvit_mm.runtime.classes import check_classes, head_num_classes
 from efficientvit_mm.runtime.config import load_config
 from efficientvit_mm.runtime.data_check import (BAD_IMAGES_LOG,
@@ -159,6 +160,10 @@ def test_classes_must_match_every_head(tmp_path):
             DataFaultError, match=r'3 classes \(cat, dog, owl\) but '
             'model.head.num_classes is 4'):
         check_classes(cls)
+    # the same folder given as mmpretrain's dict(img_path=...)
+    cls.train_dataloader.dataset.data_prefix = dict(img_path='train')
+    with pytest.raises(DataFaultError, match=r'3 classes \(cat, dog, owl\)'):
+        check_classes(cls)
 
 
 def test_undecodable_images_are_skipped_up_to_the_limit(
@@ -197,3 +202,21 @@ def test_undecodable_images_are_skipped_up_to_the_limit(
     with pytest.raises(DataFaultError,
                        match=f'cannot load .*{names[0]} .*AssertionError'):
         val[bad[0]]
+
+
+def test_files_of_a_folder_that_cannot_be_listed_are_looked_up(
+        tmp_path, monkeypatch):
+    """An execute-only folder (listing denied, files readable)."""
+    (tmp_path / 'a.jpg').write_bytes(b'x')
+    plain = os.listdir
+
+    def denied(folder='.'):
+        if str(folder) == str(tmp_path):
+            raise PermissionError(13, 'Permission denied', folder)
+        return plain(folder)
+
+    monkeypatch.setattr(os, 'listdir', denied)
+    paths = [str(tmp_path / 'a.jpg'), str(tmp_path / 'b.jpg')]
+    assert data_check.missing_files(paths) == [str(tmp_path / 'b.jpg')]
+    gone = str(tmp_path / 'gone' / 'c.jpg')  # a folder that is not there
+    assert data_check.missing_files([gone]) == [gone]

@@ -1,6 +1,7 @@
 """The one error engine (runtime/errors): the toolboxes' errors that mean a
 fixable problem become a few lines naming problem and fix; bugs keep their
 traceback; --debug / EVIT_DEBUG=1 shows it anyway."""
+import errno
 import os.path as osp
 
 import pytest
@@ -8,7 +9,8 @@ from mmengine.config import Config
 
 from efficientvit_mm.errors import DataFaultError, PreflightError
 from efficientvit_mm.runtime.config import load_config, misspelt_keys
-from efficientvit_mm.runtime.errors import build_error, message_of, report
+from efficientvit_mm.runtime.errors import (as_user_error, build_error,
+                                            message_of, report)
 from efficientvit_mm.runtime.launch import resume_hint
 from efficientvit_mm.runtime.spelling import edit_distance
 from helpers import ROOT, load_tool
@@ -112,3 +114,13 @@ def test_top_level_typos_are_caught():
                  'retinanet_efficientvit_m0_shapes.py'),
         {'trian_cfg.max_epochs': 1})
     assert misspelt_keys(cfg) == [('trian_cfg', 'train_cfg')]
+
+
+def test_full_disk_and_quota_name_the_file_and_the_fix():
+    quota = as_user_error(OSError(errno.EDQUOT, 'Disk quota exceeded', 'w/a'))
+    assert str(quota) == ('could not write w/a: disk quota exceeded: free '
+                          'some space or choose another --work-dir')
+    full = as_user_error(OSError(errno.ENOSPC, 'No space left on device'))
+    assert str(full).startswith('no space left on the device: free some')
+    io_error = OSError(errno.EIO, 'I/O error')
+    assert as_user_error(io_error) is None  # no fix to name: a traceback

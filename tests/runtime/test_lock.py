@@ -47,3 +47,18 @@ def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path):
     with open(lock.path) as f:
         assert json.load(f)['pid'] == os.getpid()
     lock.release()
+
+
+def test_a_lock_that_cannot_be_written_is_not_kept(tmp_path, monkeypatch):
+    """Writing the owner's details fails (a full disk): the error comes
+    through and the work dir is free again, not held by a lost fd."""
+    work_dir = str(tmp_path / 'work')
+
+    def full_disk(fd, data):
+        raise OSError(28, 'No space left on device')
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'write', full_disk)
+        with pytest.raises(OSError, match='No space left'):
+            acquire_work_dir(work_dir)
+    acquire_work_dir(work_dir).release()  # not refused as busy

@@ -86,7 +86,12 @@ def test_test_tool_missing_checkpoint(tmp_path, fake_coco, capsys):
     ckpt = str(tmp_path / 'missing.pth')
     assert test.main([M4, ckpt, '--cfg-options',
                       f'data_root={fake_coco}']) == 1
-    assert f'checkpoint {ckpt} not found' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f'checkpoint {ckpt} not found: give the path of an existing ' \
+        'checkpoint file' in err
+    assert test.main([M4, 'missing.pth']) == 1  # relative: from where
+    assert f'missing.pth not found (from {os.getcwd()})' in \
+        capsys.readouterr().err
 
 
 def test_preflight_serves_segmentation_and_classification(tmp_path):
