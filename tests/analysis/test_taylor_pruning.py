@@ -224,6 +224,24 @@ def test_removing_every_value_channel_removes_the_head():
     assert group.heads[0].alive and all(u.alive for u in group.qk[0])
 
 
+def test_a_step_counts_what_dependents_save():
+    """Removing a head's last V channel takes its Q/K along: their saving
+    counts towards the goal, so the step stops there."""
+    model = build_tiny('vit')
+    pruner = tp.Pruner(model)
+    group = pruner.attention[0]
+    head = group.v[1] + group.qk[1] + [group.heads[1]]
+    scores = {u: (0. if u in group.v[1] else 1., 0.) for u in pruner.units}
+    v_params = sum(u.params for u in group.v[1])
+    start = sum(u.params for u in pruner.units)
+    removed = tp.prune_step(pruner, scores, 'params', start - v_params - 1,
+                            start)
+    assert removed == len(head)
+    dead = [u for u in pruner.units if not u.alive]
+    assert set(map(id, dead)) == set(map(id, head))
+    assert pruner.removed_cost('params') > v_params + 1
+
+
 def test_a_model_without_known_blocks_is_refused():
     with pytest.raises(UserError, match='no block Taylor pruning knows'):
         tp.Pruner(build_tiny('resnet'))
