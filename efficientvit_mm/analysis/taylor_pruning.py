@@ -333,8 +333,9 @@ class Pruner:
     def gates(self) -> List[torch.Tensor]:
         return list({id(u.gate): u.gate for u in self.units}.values())
 
-    def importance(self, losses: Iterable[Callable[[], torch.Tensor]],
-                   say: Callable[[str], None] = None) -> Dict[Unit, tuple]:
+    def importance(
+            self,
+            losses: Iterable[Callable[[], torch.Tensor]]) -> Dict[Unit, tuple]:
         """Per unit: (mean squared, mean signed) first-order change of the
         loss when it is removed, ``-dL/dg``, over ``losses`` (callables
         returning one batch's loss, run with the gates in place)."""
@@ -489,13 +490,14 @@ def batch_losses(model: nn.Module, loader: Iterable,
                  batches: int) -> Iterable[Callable[[], torch.Tensor]]:
     """``batches`` callables, each returning the loss of the next batch of
     ``loader`` (the model in eval mode: no dropout, BN statistics fixed)."""
+    from .training import first_batch
     it = iter(loader)
     for _ in range(batches):
         try:
             data = next(it)
-        except StopIteration:
+        except StopIteration:  # the loader again, from its start
             it = iter(loader)
-            data = next(it)
+            data = first_batch(it)
 
         def loss(data=data):
             model.eval()

@@ -242,6 +242,13 @@ def test_a_step_counts_what_dependents_save():
     assert pruner.removed_cost('params') > v_params + 1
 
 
+def test_batches_cycle_through_the_loader_and_an_empty_one_is_refused():
+    model = build_tiny('vit')
+    assert len(list(tp.batch_losses(model, [{}], 3))) == 3
+    with pytest.raises(UserError, match='gives no batch'):
+        list(tp.batch_losses(model, [], 1))
+
+
 def test_a_model_without_known_blocks_is_refused():
     with pytest.raises(UserError, match='no block Taylor pruning knows'):
         tp.Pruner(build_tiny('resnet'))
