@@ -473,15 +473,10 @@ def prune_step(pruner: Pruner, scores: Dict[Unit, tuple], what: str,
 def model_totals(model: nn.Module, shape: Sequence[int]) -> dict:
     """Parameters, and FLOPs (multiply-adds, mmengine's FlopAnalyzer) of one
     (1, 3, H, W) image through ``model(x, mode='tensor')``."""
-    from mmengine.analysis import FlopAnalyzer
-
     from ..apis.model import TensorForward
+    from .complexity import flops_by_module
     net = TensorForward(model).eval()
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(net, (torch.zeros(1, 3, *shape), ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        flops = analyzer.total()
+    flops = flops_by_module(net, (torch.zeros(1, 3, *shape), ))['']
     return dict(
         params=sum(p.numel() for p in model.parameters()), flops=int(flops))
 
