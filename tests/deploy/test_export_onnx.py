@@ -154,3 +154,18 @@ def test_predictor_refuses_what_is_not_a_whole_model(tmp_path):
     assert predictor.run(torch.ones(1, 3, 8, 8))['logits'].sum() == 192
     with pytest.raises(UserError, match=r'input of shape \(1, 3, 4, 4\)'):
         predictor.run(torch.ones(1, 3, 4, 4))
+
+
+def test_checks_run_on_the_first_images_and_refuse_none():
+    """verify() and the precision check count their images alike; an
+    empty val set (or asking for none) is a clear error, not an
+    IndexError when the first image is timed."""
+    from efficientvit_mm.deploy.verify import images_to_check
+    from efficientvit_mm.errors import UserError
+    assert images_to_check(range(5), None) == 5
+    assert images_to_check(range(5), 3) == 3
+    assert images_to_check(range(5), 9) == 5
+    with pytest.raises(UserError, match='holds 0'):
+        images_to_check([], None)
+    with pytest.raises(UserError, match='0 asked for'):
+        images_to_check(range(5), 0)
