@@ -42,11 +42,14 @@ def plot_curves(runs: Sequence[str], out: str,
         for train, val, _ in logs:
             keys += [k for k in default_keys(train, val) if k not in keys]
         keys = keys[:MAX_DEFAULT_PANELS]
+    known = sorted({k for t, v, _ in logs for k in list(t) + list(v)})
+    if not known:
+        raise UserError(f'the logs of {list(runs)} hold no series: did the '
+                        f'runs log any iteration?')
     missing = [
         k for k in keys if not any(k in t or k in v for t, v, _ in logs)
     ]
     if missing or not keys:
-        known = sorted({k for t, v, _ in logs for k in list(t) + list(v)})
         raise UserError(f'no series {missing} in the logs; available: '
                         f'{known}')
     names = names or [osp.basename(osp.normpath(r)) for r in runs]

@@ -317,12 +317,23 @@ def load_images(folder: Optional[str], num: int, size: int,
             raise UserError(f'no jpg/png images found under {folder}')
         picks = np.linspace(0, len(files) - 1, min(num, len(files)))
         return np.stack([
-            cv2.resize(cv2.imread(files[int(round(i))]),
+            cv2.resize(_read_bgr(files[int(round(i))]),
                        (size, size))[..., ::-1] for i in picks
         ])
     from ..datasets.shapes import ShapesGenerator
     gen = ShapesGenerator(image_size=size, seed=seed)
     return np.stack([s.image for s in gen.scenes(num)])
+
+
+def _read_bgr(path: str) -> np.ndarray:
+    """The (H, W, 3) BGR pixels of an image file; one OpenCV cannot read
+    is a :class:`UserError`."""
+    import cv2
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f'cannot read the image {path} (not an image, or '
+                        f'damaged): remove it from the --images folder')
+    return image
 
 
 def normalised_batches(images: np.ndarray, cfg,

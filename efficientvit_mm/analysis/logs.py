@@ -51,12 +51,17 @@ def load_scalars(path: str) -> Tuple[Series, Series, str]:
     train: Series = {}
     val: Series = {}
     epoch_based = False
-    with open(find_scalar_log(path)) as f:
-        for line in f:
+    log = find_scalar_log(path)
+    with open(log) as f:
+        for number, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except ValueError as err:
+                raise ValueError(f'{log}, line {number}, is not a JSON record '
+                                 f'({err.msg}): a damaged log') from None
             step = record.get('step')
             if step is None:
                 continue

@@ -58,11 +58,13 @@ OP_GROUPS: List[Tuple[str, str, str]] = [
      'activation', 'memory'),
     (r'pool', 'pooling', 'memory'),
     (r'copy_|clone|contiguous|cat|stack|pad|constant_pad|index|gather|'
-     r'_to_copy|fill_|zero_|roll|im2col|col2im|masked', 'copy/gather',
+     r'_to_copy|fill_|zero_|roll|im2col|col2im|masked|repeat', 'copy/gather',
      'memory'),
-    (r'add|sub|mul|div|mean|sum|where|neg|abs|rsub', 'element-wise', 'memory'),
+    (r'add|sub|mul|div|mean|sum|where|neg|abs|rsub|^(r?sqrt|pow|exp)_?$',
+     'element-wise', 'memory'),
     (r'view|reshape|permute|transpose|flatten|split|chunk|unsqueeze|squeeze|'
-     r'expand|slice|select|narrow|as_strided|unfold|t$', 'reshape', 'memory'),
+     r'expand|slice|select|narrow|as_strided|unfold|^t_?$', 'reshape',
+     'memory'),
 ]
 
 # role of a module by the name of its class or of a base class

@@ -333,8 +333,9 @@ class Pruner:
     def gates(self) -> List[torch.Tensor]:
         return list({id(u.gate): u.gate for u in self.units}.values())
 
-    def importance(self, losses: Iterable[Callable[[], torch.Tensor]],
-                   say: Callable[[str], None] = None) -> Dict[Unit, tuple]:
+    def importance(
+            self,
+            losses: Iterable[Callable[[], torch.Tensor]]) -> Dict[Unit, tuple]:
         """Per unit: (mean squared, mean signed) first-order change of the
         loss when it is removed, ``-dL/dg``, over ``losses`` (callables
         returning one batch's loss, run with the gates in place)."""
@@ -358,22 +359,25 @@ class Pruner:
         }
 
     # ----------------------------------------------------------- pruning
-    def remove(self, unit: Unit) -> None:
+    def remove(self, unit: Unit) -> List[Unit]:
         """Remove a unit (its gate entry set to 0), and every unit that is
         useless without it: the Q/K and V of a removed head; a head with no
-        V channel left, and its Q/K."""
+        V channel left, and its Q/K. Returns the units removed now (none
+        when ``unit`` was already removed)."""
         if not unit.alive:
-            return
+            return []
         unit.alive = False
+        removed = [unit]
         with torch.no_grad():
             unit.gate[unit.index] = 0.
         for group in self.attention:
             for h, head in enumerate(group.heads):
                 if head is unit:
                     for u in group.qk[h] + group.v[h]:
-                        self.remove(u)
+                        removed += self.remove(u)
                 elif head.alive and not any(u.alive for u in group.v[h]):
-                    self.remove(head)
+                    removed += self.remove(head)
+        return removed
 
     def alive(self, kind: Optional[str] = None) -> List[Unit]:
         return [
@@ -446,8 +450,13 @@ def unit_cost(pruner: Pruner, unit: Unit, what: str) -> int:
 def prune_step(pruner: Pruner, scores: Dict[Unit, tuple], what: str,
                goal: float, current: float) -> int:
     """Remove the live units of least importance per unit of cost (``what``:
-    'params' or 'flops') until ``current`` minus their cost reaches
-    ``goal``; returns how many units were removed (dependents included)."""
+    'params' or 'flops') until ``current`` minus what they saved reaches
+    ``goal``; returns how many units were removed (dependents included).
+
+    The saving counted is that of every unit removed, the dependents a
+    removal takes along included (the last V channel of a head takes the
+    head and its Q/K), so a step never removes more than its goal needs.
+    """
     ranked = sorted(
         (u for u in pruner.alive() if unit_cost(pruner, u, what) > 0),
         key=lambda u: scores[u][0] / unit_cost(pruner, u, what))
@@ -455,27 +464,19 @@ def prune_step(pruner: Pruner, scores: Dict[Unit, tuple], what: str,
     for unit in ranked:
         if current <= goal:
             break
-        if not unit.alive:
-            continue
-        before = sum(u.alive for u in pruner.units)
-        current -= unit_cost(pruner, unit, what)
-        pruner.remove(unit)
-        removed += before - sum(u.alive for u in pruner.units)
+        gone = pruner.remove(unit)  # ([] for a dependent removed already)
+        current -= sum(getattr(u, what) for u in gone)
+        removed += len(gone)
     return removed
 
 
 def model_totals(model: nn.Module, shape: Sequence[int]) -> dict:
     """Parameters, and FLOPs (multiply-adds, mmengine's FlopAnalyzer) of one
     (1, 3, H, W) image through ``model(x, mode='tensor')``."""
-    from mmengine.analysis import FlopAnalyzer
-
     from ..apis.model import TensorForward
+    from .complexity import flops_by_module
     net = TensorForward(model).eval()
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(net, (torch.zeros(1, 3, *shape), ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        flops = analyzer.total()
+    flops = flops_by_module(net, (torch.zeros(1, 3, *shape), ))['']
     return dict(
         params=sum(p.numel() for p in model.parameters()), flops=int(flops))
 
@@ -484,13 +485,14 @@ def batch_losses(model: nn.Module, loader: Iterable,
                  batches: int) -> Iterable[Callable[[], torch.Tensor]]:
     """``batches`` callables, each returning the loss of the next batch of
     ``loader`` (the model in eval mode: no dropout, BN statistics fixed)."""
+    from .training import first_batch
     it = iter(loader)
     for _ in range(batches):
         try:
             data = next(it)
-        except StopIteration:
+        except StopIteration:  # the loader again, from its start
             it = iter(loader)
-            data = next(it)
+            data = first_batch(it)
 
         def loss(data=data):
             model.eval()

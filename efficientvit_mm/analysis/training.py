@@ -87,6 +87,15 @@ def build_loader(data_cfg, split: str, seed: int = 0):
             f'elsewhere with --data-options data_root=PATH)') from None
 
 
+def first_batch(loader: Iterable, split: str = 'train'):
+    """The first batch of ``loader``; an empty one is a clear error."""
+    for data in loader:
+        return data
+    raise UserError(f'the {split} dataloader gives no batch: its split has '
+                    f'fewer images than its batch_size (with drop_last) or '
+                    f'none; point the data config at more data')
+
+
 def lr_schedule(total_iters: int, warmup_iters: int) -> Callable[[int], float]:
     """Linear warm-up from 1% then cosine to 1% of the base lr."""
 

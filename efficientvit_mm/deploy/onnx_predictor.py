@@ -20,13 +20,18 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
 from ..apis import build_preprocessor
+from ..errors import UserError
 from ..runtime.config import task_of
-from .onnx import ort_session
+from .onnx import ort_session, run_session
 
 __all__ = ['OnnxPredictor', 'image_pipeline', 'paste_masks']
 
 # transforms that read annotations: left out when predicting image files
 ANNOTATION_LOADERS = ('LoadAnnotations', )
+# the graph outputs each task's predictions are made of
+TASK_OUTPUTS = dict(
+    classification=('logits', ), detection=('dets', 'labels'),
+    segmentation=('label_map', ))
 
 
 def image_pipeline(cfg: Config) -> Compose:
@@ -54,6 +59,19 @@ def paste_masks(probs: torch.Tensor, boxes: torch.Tensor, shape: Sequence[int],
     return masks
 
 
+def _load_session(path: str, threads: int):
+    """:func:`.onnx.ort_session`; a file onnxruntime cannot load (not ONNX,
+    truncated) is a :class:`UserError`."""
+    try:
+        return ort_session(path, threads)
+    except UserError:
+        raise
+    except Exception as err:  # onnxruntime raises its own types
+        raise UserError(f'onnxruntime cannot load {path}: '
+                        f'{str(err).splitlines()[0]}; give an .onnx file '
+                        f'of tools/export_onnx.py') from None
+
+
 class OnnxPredictor:
     """An exported model of ``cfg`` in onnxruntime: data batches (or image
     files) in, the toolbox's data samples with predictions out."""
@@ -61,14 +79,20 @@ class OnnxPredictor:
     def __init__(self, path: str, cfg: Config, threads: int = 1):
         self.cfg = cfg
         self.task = task_of(cfg)
-        self.session = ort_session(path, threads)
+        self.session = _load_session(path, threads)
+        names = [o.name for o in self.session.get_outputs()]
+        missing = [n for n in TASK_OUTPUTS[self.task] if n not in names]
+        if missing:
+            raise UserError(
+                f'{path} is not a whole {self.task} model of '
+                f'tools/export_onnx.py: it has no output {missing} (it has '
+                f'{names}); export it without --backbone, from this config')
         self.preprocessor = build_preprocessor(cfg).eval()
-        self.names = [o.name for o in self.session.get_outputs()]
 
     def run(self, inputs: torch.Tensor) -> dict:
         """Graph outputs by name for a preprocessed (N, 3, H, W) batch."""
-        got = self.session.run(None, {'input': inputs.numpy()})
-        return {n: torch.from_numpy(v) for n, v in zip(self.names, got)}
+        got = run_session(self.session, inputs)
+        return {n: torch.from_numpy(v) for n, v in got.items()}
 
     def __call__(self, data: dict) -> list:
         """Predictions for a collated data batch (what a dataloader gives):

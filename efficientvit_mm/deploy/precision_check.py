@@ -82,10 +82,9 @@ def compare(cfg: Config, model: nn.Module, names: Sequence[str] = RUNTIMES,
     ms}, 'num_images': n}`` on the first ``num_images`` val images (all
     by default), one image per batch."""
     from ..benchmarking.timing import median, time_interleaved
-    from .verify import evaluate, val_dataset
+    from .verify import evaluate, images_to_check, val_dataset
     dataset = val_dataset(cfg)
-    count = len(dataset) if num_images is None else min(
-        num_images, len(dataset))
+    count = images_to_check(dataset, num_images)
     batches = [pseudo_collate([dataset[i]]) for i in range(count)]
     with tempfile.TemporaryDirectory() as tmp:
         predictors = runtimes(cfg, model, tmp, names, calib_images)

@@ -82,6 +82,20 @@ def val_dataset(cfg: Config):
             '--cfg-options data_root=... at it, or pass --no-verify') from None
 
 
+def images_to_check(dataset, num_images: Optional[int]) -> int:
+    """How many images a check runs on: the first ``num_images`` of
+    ``dataset`` (all with None); an empty dataset is a
+    :class:`UserError`."""
+    count = len(dataset) if num_images is None else min(
+        num_images, len(dataset))
+    if count < 1:
+        asked = '' if num_images is None else f', {num_images} asked for'
+        raise UserError(f'no val image to check on (the val set holds '
+                        f'{len(dataset)}{asked}): point --cfg-options '
+                        f'data_root=... at a val set with images')
+    return count
+
+
 def _box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     from mmdet.structures.bbox import bbox_overlaps
     return bbox_overlaps(a, b)
@@ -182,10 +196,7 @@ def verify(cfg: Config, model: nn.Module, predictor,
     images of the val set of ``cfg`` (all by default), one at a time."""
     task = task_of(cfg)
     dataset = val_dataset(cfg)
-    count = len(dataset) if num_images is None else min(
-        num_images, len(dataset))
-    if count == 0:
-        raise UserError('the val set of this config is empty')
+    count = images_to_check(dataset, num_images)
     batches, torch_preds, onnx_preds = [], [], []
     model.eval()
     for i in range(count):

@@ -194,3 +194,12 @@ def test_head_similarity_tool_plots_swin_beside_efficientvit(tmp_path, capsys):
                 for b in range(2)
             }
     assert 'Swin: mean max similarity per block' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('flag', ['--num-images', '--batch-size', '--shape'])
+def test_tool_counts_must_be_positive(flag, capsys):
+    tool = load_tool('analysis/head_similarity')
+    with pytest.raises(SystemExit) as exit:
+        tool.parse_args(['configs/efficientvit_m0_in1k.py', 'none', flag, '0'])
+    assert exit.value.code == 2
+    assert 'must be at least 1' in capsys.readouterr().err

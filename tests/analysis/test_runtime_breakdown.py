@@ -51,6 +51,13 @@ def test_operators_are_classified_compute_or_memory_bound():
     assert classify('aten::copy_') == ('copy/gather', 'memory')
     assert classify('aten::roll') == ('copy/gather', 'memory')
     assert classify('aten::max_pool2d_with_indices') == ('pooling', 'memory')
+    # the transpose 'aten::t' alone is a reshape, not every name ending in t
+    assert classify('aten::t') == ('reshape', 'memory')
+    assert classify('aten::sqrt') == ('element-wise', 'memory')
+    assert classify('aten::rsqrt') == ('element-wise', 'memory')
+    assert classify('aten::expand') == ('reshape', 'memory')
+    assert classify('aten::repeat') == ('copy/gather', 'memory')
+    assert classify('aten::gt')[0] != 'reshape'
 
 
 def test_roles_of_known_modules():

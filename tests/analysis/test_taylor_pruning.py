@@ -155,17 +155,13 @@ def test_units_own_exactly_the_weights_they_remove(family):
 def test_unit_flops_are_those_of_their_layers(family):
     """The multiply-adds of all units of a layer are what mmengine's
     FlopAnalyzer counts for its linear and conv layers."""
-    from mmengine.analysis import FlopAnalyzer
-
+    from efficientvit_mm.analysis.complexity import flops_by_module
     from efficientvit_mm.apis.model import TensorForward
     model = build_tiny(family)
     pruner = tp.Pruner(model)
     pruner.count_tokens(lambda x: model(x, mode='tensor'), (32, 32))
-    analyzer = FlopAnalyzer(
+    counted = flops_by_module(
         TensorForward(model), (torch.zeros(1, 3, 32, 32), ))
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    counted = analyzer.by_module()
     modules = dict(model.named_modules())
     for layer in {u.layer for u in pruner.units}:
         mine = [u for u in pruner.units if u.layer == layer]
@@ -222,6 +218,31 @@ def test_removing_every_value_channel_removes_the_head():
     assert not group.heads[1].alive
     assert not any(u.alive for u in group.qk[1])
     assert group.heads[0].alive and all(u.alive for u in group.qk[0])
+
+
+def test_a_step_counts_what_dependents_save():
+    """Removing a head's last V channel takes its Q/K along: their saving
+    counts towards the goal, so the step stops there."""
+    model = build_tiny('vit')
+    pruner = tp.Pruner(model)
+    group = pruner.attention[0]
+    head = group.v[1] + group.qk[1] + [group.heads[1]]
+    scores = {u: (0. if u in group.v[1] else 1., 0.) for u in pruner.units}
+    v_params = sum(u.params for u in group.v[1])
+    start = sum(u.params for u in pruner.units)
+    removed = tp.prune_step(pruner, scores, 'params', start - v_params - 1,
+                            start)
+    assert removed == len(head)
+    dead = [u for u in pruner.units if not u.alive]
+    assert set(map(id, dead)) == set(map(id, head))
+    assert pruner.removed_cost('params') > v_params + 1
+
+
+def test_batches_cycle_through_the_loader_and_an_empty_one_is_refused():
+    model = build_tiny('vit')
+    assert len(list(tp.batch_losses(model, [{}], 3))) == 3
+    with pytest.raises(UserError, match='gives no batch'):
+        list(tp.batch_losses(model, [], 1))
 
 
 def test_a_model_without_known_blocks_is_refused():

@@ -22,6 +22,8 @@ CASES = [
     ('head_similarity',
      ['RESNET', 'none', '--num-images', '1', '--shape',
       '32'], 'ResNet has no attention layer'),
+    ('head_similarity', [M0, 'none', '--images',
+                         'BROKEN'], 'cannot read the image'),
     ('taylor_pruning',
      [M0, 'none', '--data-config', DATA, '--target-flops',
       '1.5'], 'fraction of the flops to keep, in (0, 1)'),
@@ -40,10 +42,13 @@ CASES = [
 @pytest.mark.parametrize('tool, argv, message', CASES)
 def test_bad_input_is_one_line(tool, argv, message, tmp_path, capsys):
     from efficientvit_mm.runtime.errors import exit_on_user_error
+    broken = tmp_path / 'images'
+    broken.mkdir()
+    (broken / 'a.jpg').write_bytes(b'not a jpeg')
+    named = dict(BROKEN=str(broken))
     argv = [
-        write_tiny_config(tmp_path, a.lower()) if a in ('RESNET',
-                                                        'SWIN') else a
-        for a in argv
+        write_tiny_config(tmp_path, a.lower())
+        if a in ('RESNET', 'SWIN') else named.get(a, a) for a in argv
     ] + ['--out-dir', str(tmp_path / 'out')]
     prog = f'tools/analysis/{tool}.py'
     with pytest.raises(SystemExit) as exit:

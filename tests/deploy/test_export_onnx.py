@@ -114,3 +114,58 @@ def test_detections_are_compared_as_sets_not_lists():
     moved[0, 2, :4] += 7
     assert onnx.differences(want, dict(dets=moved,
                                        labels=swapped['labels']))['boxes'] >= 7
+
+
+def _identity_graph(path, output):
+    """A tiny ONNX file: its (1, 3, 8, 8) 'input' passed on as ``output``."""
+    import onnx as onnx_lib
+    from onnx import TensorProto, helper
+
+    def info(name):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                             [1, 3, 8, 8])
+
+    graph = helper.make_graph(
+        [helper.make_node('Identity', ['input'], [output])], 'g',
+        [info('input')], [info(output)])
+    onnx_lib.save(
+        helper.make_model(graph, ir_version=8,
+                          opset_imports=[helper.make_opsetid('', 17)]),
+        str(path))
+    return str(path)
+
+
+def test_predictor_refuses_what_is_not_a_whole_model(tmp_path):
+    """A backbone graph, a file that is not ONNX and an input the graph
+    cannot take are each one clear error, not an onnxruntime traceback or
+    a KeyError on the first image."""
+    from efficientvit_mm.deploy.onnx_predictor import OnnxPredictor
+    from efficientvit_mm.errors import UserError
+    cfg = load_config(os.path.join(ROOT, 'configs', 'efficientvit_m0_in1k.py'))
+    backbone = _identity_graph(tmp_path / 'backbone.onnx', 'stage0')
+    with pytest.raises(UserError, match=r"no output \['logits'\]"):
+        OnnxPredictor(backbone, cfg)
+    text = tmp_path / 'text.onnx'
+    text.write_text('not a graph')
+    with pytest.raises(UserError, match='onnxruntime cannot load'):
+        OnnxPredictor(str(text), cfg)
+    predictor = OnnxPredictor(
+        _identity_graph(tmp_path / 'm.onnx', 'logits'), cfg)
+    assert predictor.run(torch.ones(1, 3, 8, 8))['logits'].sum() == 192
+    with pytest.raises(UserError, match=r'input of shape \(1, 3, 4, 4\)'):
+        predictor.run(torch.ones(1, 3, 4, 4))
+
+
+def test_checks_run_on_the_first_images_and_refuse_none():
+    """verify() and the precision check count their images alike; an
+    empty val set (or asking for none) is a clear error, not an
+    IndexError when the first image is timed."""
+    from efficientvit_mm.deploy.verify import images_to_check
+    from efficientvit_mm.errors import UserError
+    assert images_to_check(range(5), None) == 5
+    assert images_to_check(range(5), 3) == 3
+    assert images_to_check(range(5), 9) == 5
+    with pytest.raises(UserError, match='holds 0'):
+        images_to_check([], None)
+    with pytest.raises(UserError, match='0 asked for'):
+        images_to_check(range(5), 0)

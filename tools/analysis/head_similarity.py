@@ -45,6 +45,9 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out-dir', default='work_dirs/head_similarity')
     args = parser.parse_args(argv)
+    if min(args.num_images, args.batch_size, args.shape) < 1:
+        parser.error('--num-images, --batch-size and --shape must be at '
+                     'least 1')
     runs = 2 if args.compare else 1
     if args.labels and len(args.labels) != runs:
         parser.error(f'--labels needs {runs} names')

@@ -81,7 +81,7 @@ def main(argv=None):
 
     from efficientvit_mm.analysis import taylor_pruning as tp
     from efficientvit_mm.analysis.training import (build_loader,
-                                                   data_model_cfg,
+                                                   data_model_cfg, first_batch,
                                                    init_weights, train_briefly)
     from efficientvit_mm.apis import build_model
     from efficientvit_mm.benchmarking.machine import describe_machine
@@ -106,7 +106,7 @@ def main(argv=None):
                       seed=args.seed)
     shape = args.shape or tuple(
         model.data_preprocessor(
-            next(iter(build_loader(data_cfg, 'train'))),
+            first_batch(build_loader(data_cfg, 'train', args.seed)),
             False)['inputs'].shape[2:])
     print(
         f'pruning to {args.target:.0%} of the {args.budget} (counted at '
