@@ -418,7 +418,7 @@ def config_breakdown(cfg, shape: Optional[Sequence[int]] = None,
     if deploy:
         try:
             switch_to_deploy(net.model)
-        except ValueError:
+        except UserError:
             raise UserError(f'--deploy: the model of {name} has no '
                             f'switch_to_deploy() (no BatchNorm to fold); '
                             f'profile it without --deploy') from None

@@ -127,6 +127,14 @@ def infer_main(args) -> int:
         raise UserError(f'no such image file: {", ".join(missing)}')
     if not osp.isfile(args.model):
         raise UserError(f'no such ONNX file: {args.model}')
+    by_name = {}
+    for path in args.images:  # drawings are named after the image file
+        other = by_name.setdefault(osp.basename(path), path)
+        if other != path:
+            raise UserError(
+                f'{other} and {path} would both be drawn to '
+                f'{osp.join(args.out_dir, osp.basename(path))}: run them '
+                f'with separate --out-dir folders')
     torch.set_num_threads(args.threads)
     predictor = OnnxPredictor(args.model, cfg, args.threads)
     samples = predictor.predict_files(args.images)

@@ -26,13 +26,13 @@ def config_images(cfg, split: str = 'train_dataloader',
     pipeline (no augmentation), as the dataloader packs them."""
     import copy
 
-    from mmengine.registry import DATASETS, init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    from .verify import build_dataset
     ds_cfg = copy.deepcopy(cfg[split].dataset)
     ds_cfg.pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     ds_cfg.pop('filter_cfg', None)
     ds_cfg['test_mode'] = True
-    dataset = DATASETS.build(ds_cfg)
+    dataset = build_dataset(cfg, ds_cfg, f'{split} (INT8 calibration)',
+                            'leave INT8 out (--runtimes fp32 bf16)')
     if len(dataset) == 0:
         raise UserError(f'{split} of the config has no samples to '
                         f'calibrate on')

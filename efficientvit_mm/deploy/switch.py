@@ -1,6 +1,8 @@
 """Switch a whole model (backbone, head, ...) to its inference structure."""
 import torch.nn as nn
 
+from ..errors import UserError
+
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
     """Call ``switch_to_deploy()`` on every module of ``model`` that has one.
@@ -13,8 +15,9 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
         if callable(getattr(m, 'switch_to_deploy', None))
     ]
     if not targets:
-        raise ValueError(f'{type(model).__name__} has no part with a '
-                         f'switch_to_deploy() method')
+        raise UserError(f'{type(model).__name__} has no part with a '
+                        f'switch_to_deploy() method: deploy mode needs an '
+                        f'EfficientViT backbone or head')
     for module in targets:
         module.switch_to_deploy()
     return model.eval()

@@ -68,18 +68,26 @@ class Verification:
         return bad
 
 
-def val_dataset(cfg: Config):
-    """The test dataset of ``cfg``, built; a missing one is a
-    :class:`UserError` that says how to get it."""
+def build_dataset(cfg: Config, dataset_cfg: dict, what: str,
+                  otherwise: str):
+    """The dataset of ``dataset_cfg`` (a split of ``cfg``), built; a
+    missing one is a :class:`UserError` that says how to get it, or
+    ``otherwise`` (what to pass instead)."""
     from mmengine.registry import DATASETS, init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     try:
-        return DATASETS.build(cfg.test_dataloader.dataset)
+        return DATASETS.build(dataset_cfg)
     except (FileNotFoundError, OSError) as err:
         raise UserError(
-            f'the val set of this config cannot be read ({err}); write it '
+            f'the {what} of this config cannot be read ({err}); write it '
             '(the shapes demos: tools/shapes_demo.py det|seg|cls), point '
-            '--cfg-options data_root=... at it, or pass --no-verify') from None
+            f'--cfg-options data_root=... at it, or {otherwise}') from None
+
+
+def val_dataset(cfg: Config):
+    """The test dataset of ``cfg``, built (see :func:`build_dataset`)."""
+    return build_dataset(cfg, cfg.test_dataloader.dataset, 'val set',
+                         'pass --no-verify')
 
 
 def images_to_check(dataset, num_images: Optional[int]) -> int:

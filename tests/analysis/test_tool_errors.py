@@ -31,6 +31,9 @@ CASES = [
                         DATA], 'checkpoint file not found'),
     ('taylor_pruning', [M0, 'none', '--data-config',
                         'nope.py'], "config file 'nope.py' does not"),
+    ('runtime_breakdown', ['RESNET', '--deploy', '--shape', '32'],
+     'has no switch_to_deploy() (no BatchNorm to fold); profile it '
+     'without --deploy'),
     ('runtime_breakdown', [
         'SWIN', '--cfg-options', 'model.backbone.pad_small_map=False',
         '--shape', '16', '--batch-size', '1', '--runs', '1', '--warmup', '0'

@@ -94,6 +94,18 @@ def test_bad_input_is_one_line(tmp_path):
         os.path.join(ROOT, 'README.md'), '--out-dir',
         str(tmp_path / 'vis')
     ])
+    # two images of one name would be drawn to one file: refused up front
+    for folder in ('a', 'b'):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / 'img.jpg').write_bytes(b'x')
+    assert 'would both be drawn to' in _fails([
+        'tools/infer_onnx.py',
+        os.path.join(ROOT, 'README.md'), config,
+        str(tmp_path / 'a' / 'img.jpg'),
+        str(tmp_path / 'b' / 'img.jpg'), '--out-dir',
+        str(tmp_path / 'vis')
+    ])
+    assert not (tmp_path / 'vis').exists()
 
 
 def test_detections_are_compared_as_sets_not_lists():

@@ -178,3 +178,17 @@ def test_int8_detector_quantises_convs_and_keeps_nms_fp32(
             if len(xs):
                 assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1
                 assert ys.min() >= box[1] - 1 and ys.max() <= box[3] + 1
+
+
+def test_calibration_images_that_are_missing_say_so(tmp_path):
+    """A missing train set is one UserError naming the split and the way
+    out, not the dataset's FileNotFoundError."""
+    from efficientvit_mm.deploy.quantize import config_images
+    from efficientvit_mm.errors import UserError
+    from helpers.deploy import config
+    cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
+                 {'data_root': f'{tmp_path}/nowhere/'})
+    with pytest.raises(UserError, match=r'the train_dataloader \(INT8 '
+                       r'calibration\) of this config cannot be read .*'
+                       r'--runtimes fp32 bf16'):
+        config_images(cfg)
