@@ -68,8 +68,7 @@ class Verification:
         return bad
 
 
-def build_dataset(cfg: Config, dataset_cfg: dict, what: str,
-                  otherwise: str):
+def build_dataset(cfg: Config, dataset_cfg: dict, what: str, otherwise: str):
     """The dataset of ``dataset_cfg`` (a split of ``cfg``), built; a
     missing one is a :class:`UserError` that says how to get it, or
     ``otherwise`` (what to pass instead)."""

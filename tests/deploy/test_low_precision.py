@@ -188,7 +188,8 @@ def test_calibration_images_that_are_missing_say_so(tmp_path):
     from helpers.deploy import config
     cfg = config('demo/retinanet_efficientvit_m0_shapes.py',
                  {'data_root': f'{tmp_path}/nowhere/'})
-    with pytest.raises(UserError, match=r'the train_dataloader \(INT8 '
-                       r'calibration\) of this config cannot be read .*'
-                       r'--runtimes fp32 bf16'):
+    with pytest.raises(
+            UserError, match=r'the train_dataloader \(INT8 '
+            r'calibration\) of this config cannot be read .*'
+            r'--runtimes fp32 bf16'):
         config_images(cfg)
