@@ -150,10 +150,11 @@ def class_boxes_nms(self, rois, cls_scores, bbox_preds, batch_img_metas,
                                torch.tensor([rcnn_test_cfg.nms.iou_threshold]),
                                torch.tensor([thr]))
     pair = torch.arange(k * c, device=scores.device).expand(n, -1)
-    dets, real, index = _select_nms_index(scores, boxes, selected, n,
-                                          keep_top_k=keep, pre_inds=pair,
-                                          output_index=True)
-    labels = torch.where(real >= 0, index.remainder(c), real)
+    # (its labels are the NMS class, 0, and -1 on other images' rows)
+    dets, nms_labels, index = _select_nms_index(scores, boxes, selected, n,
+                                                keep_top_k=keep, pre_inds=pair,
+                                                output_index=True)
+    labels = torch.where(nms_labels >= 0, index.remainder(c), nms_labels)
     return dets, labels
 
 

@@ -109,7 +109,8 @@ def _as_tuple(out) -> tuple:
 
 
 def ort_session(path: str, threads: int = 1):
-    """An onnxruntime CPU session of ``path``."""
+    """An onnxruntime CPU session of ``path``; a file onnxruntime cannot
+    load (not ONNX, truncated) is a :class:`UserError`."""
     try:
         import onnxruntime as ort
     except ModuleNotFoundError:
@@ -117,8 +118,13 @@ def ort_session(path: str, threads: int = 1):
                         'onnx onnxruntime') from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    return ort.InferenceSession(path, options,
-                                providers=['CPUExecutionProvider'])
+    try:
+        return ort.InferenceSession(path, options,
+                                    providers=['CPUExecutionProvider'])
+    except Exception as err:  # onnxruntime raises its own types
+        raise UserError(f'onnxruntime cannot load {path}: '
+                        f'{str(err).splitlines()[0]}; give an .onnx file '
+                        f'of tools/export_onnx.py') from None
 
 
 def run_session(session, x: torch.Tensor) -> Dict[str, np.ndarray]:
@@ -144,14 +150,13 @@ def differences(expected: Dict[str, np.ndarray],
     as NMS may list boxes of near-equal scores in either order."""
     if 'dets' in expected and 'dets' in got and \
             expected['dets'].shape == got['dets'].shape:
+        orders = pair_detections(expected['dets'], expected['labels'],
+                                 got['dets'], got['labels'])
         got = dict(got)
-        for i, order in enumerate(
-                pair_detections(expected['dets'], expected['labels'],
-                                got['dets'], got['labels'])):
-            for name in ('dets', 'labels', 'masks'):
-                if name in got:
-                    got[name] = got[name].copy()
-                    got[name][i] = got[name][i][order]
+        for name in ('dets', 'labels', 'masks'):
+            if name in got:
+                got[name] = np.stack(
+                    [rows[order] for rows, order in zip(got[name], orders)])
     diffs: Dict[str, float] = {}
     for name, want in expected.items():
         have = got[name]

@@ -59,19 +59,6 @@ def paste_masks(probs: torch.Tensor, boxes: torch.Tensor, shape: Sequence[int],
     return masks
 
 
-def _load_session(path: str, threads: int):
-    """:func:`.onnx.ort_session`; a file onnxruntime cannot load (not ONNX,
-    truncated) is a :class:`UserError`."""
-    try:
-        return ort_session(path, threads)
-    except UserError:
-        raise
-    except Exception as err:  # onnxruntime raises its own types
-        raise UserError(f'onnxruntime cannot load {path}: '
-                        f'{str(err).splitlines()[0]}; give an .onnx file '
-                        f'of tools/export_onnx.py') from None
-
-
 class OnnxPredictor:
     """An exported model of ``cfg`` in onnxruntime: data batches (or image
     files) in, the toolbox's data samples with predictions out."""
@@ -79,7 +66,7 @@ class OnnxPredictor:
     def __init__(self, path: str, cfg: Config, threads: int = 1):
         self.cfg = cfg
         self.task = task_of(cfg)
-        self.session = _load_session(path, threads)
+        self.session = ort_session(path, threads)
         names = [o.name for o in self.session.get_outputs()]
         missing = [n for n in TASK_OUTPUTS[self.task] if n not in names]
         if missing:
