@@ -85,8 +85,14 @@ def test_deploy_hook_folds_a_model_with_a_part_named_module():
     assert Runner.model.module.folded and Runner.model.head.folded
 
 
-def test_int8_classifier_is_qdq_and_close(tmp_path):
+@pytest.mark.parametrize('activations', ['uint8', 'int8'])
+def test_int8_classifier_is_qdq_and_close(tmp_path, activations):
+    """QDQ with 8-bit activations of the asked type around the convs; the
+    conv reading the image, attention's activation x activation MatMuls
+    and the small classifier Gemm stay fp32; logits follow fp32's."""
     ort = pytest.importorskip('onnxruntime')  # noqa: F841
+    import onnx as onnx_pkg
+
     from efficientvit_mm.deploy.quantize import quantize_int8
     cfg = load_config(f'{ROOT}/configs/efficientvit_m0_in1k.py')
     model = randomise(tensor_model(cfg, (64, 64)).model)
@@ -95,16 +101,87 @@ def test_int8_classifier_is_qdq_and_close(tmp_path):
     onnx.export(module, names, axes, (64, 64), fp32)
     gen = torch.Generator().manual_seed(0)
     data = [torch.randn(4, 3, 64, 64, generator=gen).numpy() for _ in range(3)]
-    quantize_int8(fp32, int8, data)
-    import onnx as onnx_pkg
-    ops = {n.op_type for n in onnx_pkg.load(int8).graph.node}
-    assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
+    quantize_int8(fp32, int8, data, activations=activations)
+    graph = onnx_pkg.load(int8).graph
+    made_by = {o: n for n in graph.node for o in n.output}
+
+    def dequantized(name):
+        return getattr(made_by.get(name), 'op_type', '') == 'DequantizeLinear'
+
+    convs = [n for n in graph.node if n.op_type == 'Conv']
+    assert convs[0].input[0] == 'input' and not dequantized(convs[0].input[1])
+    assert all(
+        dequantized(n.input[0]) and dequantized(n.input[1]) for n in convs[1:])
+    matmuls = [n for n in graph.node if n.op_type in ('MatMul', 'Gemm')]
+    assert matmuls and not any(
+        dequantized(i) for n in matmuls for i in n.input)
+
+    # a quantised conv's ReLU is folded into its output's quantisation, not
+    # requantised after it (conv -> Q -> DQ -> ReLU -> Q)
+    def source(name, hops):
+        for _ in range(hops):
+            name = made_by[name].input[0] if name in made_by else ''
+        return getattr(made_by.get(name), 'op_type', '')
+
+    relus = [n for n in graph.node if n.op_type == 'Relu']
+    assert not any(source(n.input[0], 2) == 'Conv' for n in relus)
+    activation_types = {
+        n.input[2]
+        for n in graph.node
+        if n.op_type == 'QuantizeLinear' and len(n.input) > 2
+    }
+    zero_points = {
+        i.data_type
+        for i in graph.initializer if i.name in activation_types
+    }
+    expected = {
+        'uint8': onnx_pkg.TensorProto.UINT8,
+        'int8': onnx_pkg.TensorProto.INT8
+    }[activations]
+    assert zero_points == {expected}
     x = data[0]
     ref = onnx.ort_session(fp32).run(None, {'input': x})[0]
     out = onnx.ort_session(int8).run(None, {'input': x})[0]
     assert out.shape == ref.shape
     # INT8 logits follow fp32 ones (random weights: loose bound)
     assert np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.9
+
+
+def test_int8_activations_follow_the_cpu():
+    """Unsigned activations where x86 has VNNI (onnxruntime's fast u8 x s8
+    kernels), signed elsewhere (no saturation); a bad type is refused."""
+    from efficientvit_mm.deploy.quantize import activation_type, quantize_int8
+    from efficientvit_mm.errors import UserError
+    assert activation_type({'avx512f', 'avx512_vnni'}) == 'uint8'
+    assert activation_type({'avx2', 'avx_vnni'}) == 'uint8'
+    assert activation_type({'avx2', 'avx512f'}) == 'int8'
+    assert activation_type(set()) == 'int8'
+    with pytest.raises(UserError, match="'uint8' or 'int8'"):
+        quantize_int8('a.onnx', 'b.onnx', [], activations='fp8')
+
+
+def test_int8_keeps_large_fully_connected_layers_quantised():
+    """A MatMul or Gemm with a large weight (RoI heads' FCs) is quantised;
+    one with a small weight or none (attention) is not."""
+    import onnx as onnx_pkg
+    from onnx import TensorProto, helper
+
+    from efficientvit_mm.deploy.quantize import MIN_INT8_WEIGHT, fp32_nodes
+    big = helper.make_tensor('big', TensorProto.FLOAT, [MIN_INT8_WEIGHT, 1],
+                             np.zeros(MIN_INT8_WEIGHT, np.float32))
+    small = helper.make_tensor('small', TensorProto.FLOAT, [4, 4],
+                               np.zeros(16, np.float32))
+    nodes = [
+        helper.make_node('MatMul', ['x', 'big'], ['y'], name='fc'),
+        helper.make_node('Gemm', ['a', 'small'], ['b'], name='se'),
+        helper.make_node('MatMul', ['a', 'b'], ['c'], name='attention'),
+    ]
+    graph = helper.make_graph(nodes, 'g', [
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+        for n in ('x', 'a')
+    ], [helper.make_tensor_value_info('c', TensorProto.FLOAT, None)],
+                              initializer=[big, small])
+    assert fp32_nodes(onnx_pkg.ModelProto(graph=graph)) == ['se', 'attention']
 
 
 def test_precision_check_reports_each_runtime_beside_fp32(tmp_path):

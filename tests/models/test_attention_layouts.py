@@ -7,6 +7,7 @@ import torch
 
 from efficientvit_mm.models.layers import (CascadedGroupAttention,
                                            window_partition, window_reverse)
+from efficientvit_mm.models.layers.attention import _softmax
 from efficientvit_mm.testing import randomise
 
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
@@ -66,3 +67,24 @@ def test_training_gradients_match_between_layouts():
     attn(x_cl.requires_grad_()).square().sum().backward()
     for a, p in zip(grads, attn.parameters()):  # to float rounding
         assert (a - p.grad).abs().max() <= 1e-5 * a.abs().max()
+
+
+def test_bf16_attention_takes_its_softmax_in_fp32():
+    """bf16 attention on the CPU: the softmax is computed in fp32 (faster
+    there, and exact to bf16's rounding), and the attention stays bf16."""
+    attn = randomise(CascadedGroupAttention(64, 16, 4)).eval()
+    fast = copy.deepcopy(attn).to(torch.bfloat16)
+    x = torch.randn(2, 64, 7, 7)
+    with torch.no_grad():
+        ref = attn(x)
+        out = fast(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16
+    assert float((out.float() - ref).abs().max() / ref.abs().max()) < 3e-2
+    scores = torch.randn(3, 49, 49).mul_(8).to(torch.bfloat16)
+    probs = _softmax(scores)
+    assert probs.dtype == torch.bfloat16
+    expected = scores.float().softmax(-1).to(torch.bfloat16)
+    assert torch.equal(probs, expected)
+    # bf16's own softmax rounds each step: fp32 is the better reference
+    assert (probs.float() - scores.float().softmax(-1)).abs().max() <= \
+        (scores.softmax(-1).float() - scores.float().softmax(-1)).abs().max()
