@@ -2,7 +2,7 @@
 RetinaNet-R18, run the same way, in one process.
 
     .venv/bin/python benchmarks/det_latency.py [--shape 800 1333]
-        [--threads 1] [--repeats 7]
+        [--threads 1] [--repeats 7] [--no-onnx]
 
 Each detector runs ``predict`` (backbone, neck, head and post-processing
 with NMS) on one preprocessed 800x1333 image, batch 1, in each of:
@@ -13,7 +13,12 @@ with NMS) on one preprocessed 800x1333 image, batch 1, in each of:
   fuse_conv_bn), channels_last, fp32;
 * ``bf16``: the folded model with its backbone, neck and head in bfloat16
   (fp32 in and out, so NMS and box decoding stay fp32), only on a CPU with
-  bf16 matrix units.
+  bf16 matrix units;
+* ``onnx fp32`` / ``onnx int8``: the whole detector exported with its NMS
+  (the export of ``tools/export_onnx.py``) in onnxruntime, and its static
+  INT8 twin (:func:`efficientvit_mm.deploy.quantize.quantize_int8`,
+  calibrated on one random image: it sets the speed, not the accuracy);
+  needs onnx, onnxruntime and mmdeploy (``--no-onnx`` leaves them out).
 
 Weights are random (speed does not depend on them; with RetinaNet's prior
 on the class bias few boxes pass the score threshold, for both models
@@ -65,6 +70,23 @@ def variants(name: str, model, samples, bf16: bool) -> dict:
     return out
 
 
+def onnx_variants(name: str, model, cfg, shape, tmp: str, threads: int,
+                  calibration) -> dict:
+    """The exported detector in onnxruntime, fp32 and INT8: {label:
+    callable of the preprocessed image}."""
+    from efficientvit_mm.benchmarking.inference import OrtModel
+    from efficientvit_mm.deploy import onnx
+    from efficientvit_mm.deploy.quantize import quantize_int8
+    stem = osp.join(tmp, name.split()[1])
+    fp32 = stem + '.onnx'
+    onnx.export_model(copy.deepcopy(model), cfg, shape, fp32)
+    int8 = quantize_int8(fp32, stem + '_int8.onnx', [calibration])
+    return {
+        f'{name} onnx {kind}': OrtModel(onnx.ort_session(path, threads))
+        for kind, path in (('fp32', fp32), ('int8', int8))
+    }
+
+
 def main(argv=None):
     from efficientvit_mm.runtime import args as cli
     parser = cli.tool_parser(__file__, __doc__.split('\n')[0])
@@ -72,7 +94,11 @@ def main(argv=None):
                         metavar=('H', 'W'))
     cli.add_threads(parser, 1, ', as the paper measures')
     parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--no-onnx', action='store_true',
+                        help='leave out the onnxruntime fp32 and INT8 runs')
     args = parser.parse_args(argv)
+    import tempfile
+
     import torch
 
     from efficientvit_mm.apis import build_model, data_samples
@@ -85,22 +111,29 @@ def main(argv=None):
     samples = data_samples('detection', (h, w))
     x = torch.randn(1, 3, h, w)
     steps = {}
+    tmp = tempfile.TemporaryDirectory()
+    calibration = torch.randn(1, 3, h, w).numpy()
     for name, config in MODELS.items():
         cfg = load_config(config if '::' in
                           config else osp.join(ROOT, 'configs', config))
         drop_pretrained(cfg.model)
         model = build_model(cfg).eval()
-        for label, fn in variants(name, model, samples,
-                                  bf16_supported()).items():
-            inp = x if label.endswith('eager') else x.contiguous(
-                memory_format=torch.channels_last)
+        runs = variants(name, model, samples, bf16_supported())
+        if not args.no_onnx:
+            runs.update(
+                onnx_variants(name, model, cfg, (h, w), tmp.name, args.threads,
+                              calibration))
+        for label, fn in runs.items():
+            inp = x if 'eager' in label or 'onnx' in label else \
+                x.contiguous(memory_format=torch.channels_last)
             steps[label] = (lambda fn=fn, inp=inp: fn(inp))
     with torch.inference_mode():
         seconds = time_interleaved(steps, 2, args.repeats)
+    tmp.cleanup()
     print(f'{describe_machine()} | {args.threads} thread(s), batch 1, '
           f'{h}x{w}, whole predict (NMS included), ms')
     for label, runs in seconds.items():
-        print(f'{label:<40}{median(runs) * 1e3:>10.1f}')
+        print(f'{label:<44}{median(runs) * 1e3:>10.1f}')
     ours = [k for k in seconds if 'EfficientViT' in k]
     best = min(ours, key=lambda k: median(seconds[k]))
     same = best.replace('RetinaNet EfficientViT-M4', 'RetinaNet R18 (mmdet)')

@@ -304,17 +304,20 @@ def plot(results: Dict[str, Sequence[dict]], path: str,
 
 def load_images(folder: Optional[str], num: int, size: int,
                 seed: int = 0) -> np.ndarray:
-    """(N, size, size, 3) uint8 RGB images: the jpg/png files under
-    ``folder`` (resized; ``num`` spread evenly over the sorted files, so
+    """(N, size, size, 3) uint8 RGB images: the image files under
+    ``folder`` and its sub-folders, any case of extension (resized; ``num`` spread evenly over the sorted files, so
     every class folder of a dataset split is sampled), or synthetic shapes
     scenes without one."""
     import cv2
+
+    from ..apis.inference import IMAGE_EXTS
     if folder:
         files = sorted(
-            f for ext in ('jpg', 'jpeg', 'png', 'JPEG') for f in glob.glob(
-                osp.join(folder, '**', f'*.{ext}'), recursive=True))
+            f for f in glob.glob(osp.join(folder, '**', '*'), recursive=True)
+            if osp.splitext(f)[1].lower() in IMAGE_EXTS)
         if not files:
-            raise UserError(f'no jpg/png images found under {folder}')
+            raise UserError(f'no images ({", ".join(IMAGE_EXTS)}) found '
+                            f'under {folder}')
         picks = np.linspace(0, len(files) - 1, min(num, len(files)))
         return np.stack([
             cv2.resize(_read_bgr(files[int(round(i))]),

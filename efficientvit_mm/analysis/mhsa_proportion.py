@@ -54,11 +54,15 @@ def _reset(module: nn.Module) -> nn.Module:
 
 
 def _efficientvit_ffn(block: nn.Module) -> nn.Module:
-    """A ConvFFN of the sandwich block's width and hidden ratio."""
-    from ..models.layers import ConvFFN
-    ffn = block.pre.ffn
-    channels = ffn.pw1.conv.in_channels
-    return ConvFFN(channels, ffn.pw1.conv.out_channels // channels)
+    """A fresh copy of the sandwich block's ConvFFN: its width, hidden ratio
+    and norm layers (the model's ``norm_cfg``), the second norm starting at
+    zero as a new ConvFFN's does."""
+    ffn = _reset(copy.deepcopy(block.pre.ffn))
+    weight = getattr(ffn.pw2.bn, 'weight', None)
+    if weight is not None:
+        with torch.no_grad():
+            weight.zero_()
+    return ffn
 
 
 def _mmcv_ffn(block: nn.Module) -> nn.Module:

@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
-from ..models.layers import CascadedGroupAttention, ConvFFN
+from ..models.layers import CascadedGroupAttention, ConvFFN, ConvNorm
 
 KINDS = ('qk', 'v', 'ffn', 'head')
 # (parameter, dim, index): one slice of a weight a unit owns
@@ -134,6 +134,12 @@ class Pruner:
                                                      EfficientViTDownsample)
         units: List[Unit] = []
         if isinstance(block, (EfficientViTBlock, EfficientViTDownsample)):
+            if any(m.fused for m in block.modules()
+                   if isinstance(m, ConvNorm)):
+                raise UserError(
+                    f'{name} has its BatchNorms folded (deploy mode): Taylor '
+                    'pruning gates and removes BN channels, so prune the '
+                    'trainable model, before switch_to_deploy')
             if isinstance(
                     getattr(block, 'attn', None), CascadedGroupAttention):
                 units += self._cascaded(name, f'{name}.attn', block.attn)
@@ -525,6 +531,14 @@ def taylor_prune(model: nn.Module, data_cfg, shape: Sequence[int],
     totals = model_totals(model, shape)
     with pruner:
         pruner.count_tokens(lambda x: model(x, mode='tensor'), shape)
+    floor = 1 - sum(getattr(u, budget)
+                    for u in pruner.alive()) / totals[budget]
+    if target <= floor:
+        raise UserError(
+            f'a target of {target:g} of the {budget} cannot be reached: '
+            f'{floor:.1%} of them are in layers pruning does not touch '
+            f'(stem, downsampling, head), so even removing every prunable '
+            f'unit leaves more; give a target above {floor:.2f}')
     train = build_loader(data_cfg, 'train', seed)
     val = build_loader(data_cfg, 'val',
                        seed) if data_cfg.get('val_dataloader') else None

@@ -89,12 +89,13 @@ def _verify_and_time(cfg, model, args) -> bool:
     from .onnx_predictor import OnnxPredictor
     from .verify import latency_ms, val_dataset, verify
     predictor = OnnxPredictor(args.output, cfg, args.threads)
+    dataset = val_dataset(cfg)
     result = verify(cfg, model, predictor, args.val_images, args.score_thr,
-                    progress=lambda m: say(f'  {m}'))
+                    progress=lambda m: say(f'  {m}'), dataset=dataset)
     ok = report_verification(result)
     if not args.no_benchmark:
         from mmengine.dataset import pseudo_collate
-        batch = pseudo_collate([val_dataset(cfg)[0]])
+        batch = pseudo_collate([dataset[0]])
         ms = latency_ms(model, predictor, batch)
         say(f'latency, one val image, {args.threads} thread(s), from the '
             f'loaded image to predictions: PyTorch deploy '

@@ -197,12 +197,13 @@ def evaluate(cfg: Config, dataset, batches: list, predictions: list,
 
 def verify(cfg: Config, model: nn.Module, predictor,
            num_images: Optional[int] = None, score_thr: float = 0.3,
-           progress=None) -> Verification:
+           progress=None, dataset=None) -> Verification:
     """Run ``model`` (PyTorch) and ``predictor`` (an
     :class:`~.onnx_predictor.OnnxPredictor`) on the first ``num_images``
-    images of the val set of ``cfg`` (all by default), one at a time."""
+    images of the val set of ``cfg`` (all by default; ``dataset``: that
+    set, built already), one at a time."""
     task = task_of(cfg)
-    dataset = val_dataset(cfg)
+    dataset = val_dataset(cfg) if dataset is None else dataset
     count = images_to_check(dataset, num_images)
     batches, torch_preds, onnx_preds = [], [], []
     model.eval()

@@ -7,13 +7,13 @@ whole time slices while its partner waits (spinning, by default), and every
 small operation of a small model costs a slice: steps become 10-20x
 slower. One thread per free core never waits for a descheduled partner.
 :class:`AdaptiveThreadsHook` measures, every ``interval_s``, the CPU time
-the other processes of the machine use (all busy time minus this process
-and its children, the dataloader workers) and sets torch's thread count to
+the other processes use on the cores this process may run on (their busy
+time minus this process and its children, the dataloader workers) and sets torch's thread count to
 the cores they leave free (at least 1, at most the count it started with).
 """
 import os
 import time
-from typing import Optional, Tuple
+from typing import Optional, Set, Tuple
 
 import torch
 from mmengine.hooks import Hook
@@ -22,13 +22,29 @@ from mmengine.registry import HOOKS
 _TICKS = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
 
 
-def _machine_busy() -> Tuple[float, float]:
-    """(busy, total) CPU seconds of the machine since boot, all cores."""
-    with open('/proc/stat') as f:
-        ticks = [float(v) for v in f.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    total = sum(ticks[:8])  # guest time is counted in user already
-    return (total - idle) / _TICKS, total / _TICKS
+def _cores_busy(cpus: Optional[Set[int]] = None,
+                stat: str = '/proc/stat') -> Tuple[float, float]:
+    """(busy, total) CPU seconds since boot of the cores ``cpus`` (every
+    core when None), from their lines of ``stat``."""
+    busy = total = 0.
+    with open(stat) as f:
+        for line in f:
+            name, *values = line.split()
+            if not name.startswith('cpu') or name == 'cpu':
+                continue
+            if cpus is not None and int(name[3:]) not in cpus:
+                continue
+            ticks = [float(v) for v in values[:8]]
+            total += sum(ticks)  # (guest time is counted in user already)
+            busy += sum(ticks) - ticks[3] - ticks[4]  # less idle, iowait
+    return busy / _TICKS, total / _TICKS
+
+
+def own_cores() -> Set[int]:
+    """The cores this process may run on (its affinity)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
 
 
 def _process_cpu(pid: int) -> float:
@@ -63,16 +79,18 @@ def own_cpu() -> float:
 
 
 class OtherLoad:
-    """The cores other processes kept busy between two calls of
-    :meth:`sample` (None where /proc cannot tell)."""
+    """How many of ``cpus`` (default: :func:`own_cores`, the cores this
+    process may use) other processes kept busy between two calls of
+    :meth:`sample` (None where /proc cannot tell). Load on cores this
+    process cannot run on does not count."""
 
-    def __init__(self):
+    def __init__(self, cpus: Optional[Set[int]] = None):
+        self.cpus = own_cores() if cpus is None else set(cpus)
         self._last = self._read()
 
-    @staticmethod
-    def _read():
+    def _read(self):
         try:
-            busy, total = _machine_busy()
+            busy, total = _cores_busy(self.cpus)
             return busy, total, own_cpu()
         except (OSError, IndexError, ValueError):
             return None
@@ -82,8 +100,7 @@ class OtherLoad:
         last, self._last = self._last, now
         if now is None or last is None or now[1] <= last[1]:
             return None
-        cores = os.cpu_count() or 1
-        wall = (now[1] - last[1]) / cores
+        wall = (now[1] - last[1]) / len(self.cpus)
         others = (now[0] - last[0]) - (now[2] - last[2])
         return max(0., others / wall)
 
@@ -116,9 +133,9 @@ class AdaptiveThreadsHook(Hook):
         """Look at the machine for ``look_s`` and set the threads (at most
         ``max_threads`` from now on)."""
         self.max_threads = max_threads
-        self.cores = len(os.sched_getaffinity(0)) if hasattr(
-            os, 'sched_getaffinity') else (os.cpu_count() or 1)
-        self._load = OtherLoad()
+        cpus = own_cores()
+        self.cores = len(cpus)
+        self._load = OtherLoad(cpus)
         time.sleep(look_s)  # the first decision, before the first step
         self._adapt(runner)
 

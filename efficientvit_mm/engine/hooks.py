@@ -253,10 +253,22 @@ class DivergenceHook(Hook):
                 model.parse_losses, '_evit_checked'):
             model.parse_losses = self._checked_parse(model.parse_losses)
         wrapper = runner.optim_wrapper
-        if hasattr(wrapper, 'step') and hasattr(wrapper, 'optimizer') and \
-                not hasattr(wrapper.step, '_evit_checked'):
-            wrapper.step = self._checked_step(runner, wrapper)
+        # one wrapper, or each of an OptimWrapperDict's (GAN-style models
+        # with one optimizer per part)
+        wrappers = list(wrapper.values()) if hasattr(
+            wrapper, 'optim_wrappers') else [wrapper]
+        for one in wrappers:
+            if hasattr(one, 'step') and hasattr(one, 'optimizer') and \
+                    not hasattr(one.step, '_evit_checked'):
+                one.step = self._checked_step(runner, one)
         self._runner = runner
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        # a model whose train_step steps no wrapper we checked (its own
+        # optimisation loop) still stops, one update late
+        if self.enabled and self._bad is not None:
+            self._stop(runner, updated=True)
 
     def _checked_parse(self, parse):
 
@@ -298,12 +310,15 @@ class DivergenceHook(Hook):
         checked_step._evit_checked = True
         return checked_step
 
-    def _stop(self, runner) -> None:
+    def _stop(self, runner, updated: bool = False) -> None:
+        when = ('after the weights took this update (no optimizer step was '
+                'checked before it)' if updated else
+                'before the weights took this update')
         raise DivergenceError(
             f'training diverged at iteration {runner.iter + 1} (epoch '
             f'{runner.epoch + 1}): {self._bad}; loss terms: '
-            f'{_format_terms(self._terms)}.\nStopped before the weights '
-            f'took this update; {_last_checkpoint_note(runner)}. Lower the '
+            f'{_format_terms(self._terms)}.\nStopped {when}; '
+            f'{_last_checkpoint_note(runner)}. Lower the '
             f'learning rate (optim_wrapper.optimizer.lr) or clip gradients '
             f'(optim_wrapper.clip_grad=dict(max_norm=10)), then --resume '
             f'from it; default_hooks.divergence.enabled=False turns this '

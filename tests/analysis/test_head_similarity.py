@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from efficientvit_mm.analysis import head_similarity, tap_heads
-from efficientvit_mm.analysis.head_similarity import attention_layers
+from efficientvit_mm.analysis.head_similarity import (attention_layers,
+                                                     load_images)
 from efficientvit_mm.errors import UserError
 from efficientvit_mm.models import EfficientViT
 from efficientvit_mm.testing import randomise
@@ -203,3 +204,19 @@ def test_tool_counts_must_be_positive(flag, capsys):
         tool.parse_args(['configs/efficientvit_m0_in1k.py', 'none', flag, '0'])
     assert exit.value.code == 2
     assert 'must be at least 1' in capsys.readouterr().err
+
+
+def test_image_folders_are_read_whatever_the_extension_case(tmp_path):
+    """Class sub-folders and upper-case extensions (.JPG, .PNG, .Jpeg) are
+    read; a folder without images says which extensions it looked for."""
+    import cv2
+    import numpy as np
+    (tmp_path / 'cat').mkdir()
+    for i, name in enumerate(['a.JPG', 'cat/b.PNG', 'cat/c.Jpeg', 'd.bmp']):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), i, np.uint8))
+    (tmp_path / 'notes.txt').write_text('not an image')
+    images = load_images(str(tmp_path), 10, 4)
+    assert images.shape == (4, 4, 4, 3)
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(UserError, match=r'no images \(.jpg'):
+        load_images(str(tmp_path / 'empty'), 4, 4)

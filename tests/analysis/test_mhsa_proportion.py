@@ -55,6 +55,27 @@ def test_replaced_attention_becomes_an_ffn_of_the_same_width(family):
     assert model(x, mode='tensor').shape == (2, 4)
 
 
+def test_the_efficientvit_ffn_uses_the_models_norm_layers():
+    """A model built with another norm_cfg (SyncBN) gets replacement FFNs
+    with that norm, fresh, and starting as the identity branch."""
+    from efficientvit_mm.models import EfficientViT
+    backbone = EfficientViT('m0', norm_cfg=dict(type='SyncBN'))
+    block = backbone.stages[0].blocks[0]
+    with torch.no_grad():
+        block.pre.ffn.pw1.conv.weight.fill_(1.)
+    ffn = mp.ffn_for(block)(block)
+    norms = [
+        m for m in ffn.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert len(norms) == 2 and all(
+        isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert not torch.equal(ffn.pw1.conv.weight, block.pre.ffn.pw1.conv.weight)
+    assert torch.count_nonzero(ffn.pw2.bn.weight) == 0
+    assert ffn.pw1.conv.weight.data_ptr() != \
+        block.pre.ffn.pw1.conv.weight.data_ptr()
+
+
 def test_the_ffn_takes_the_attention_input_and_its_residual():
     """In a ViT layer the FFN stands exactly where the attention stood:
     x + ffn'(ln1(x)), then the layer's own FFN."""

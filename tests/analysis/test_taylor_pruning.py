@@ -200,6 +200,13 @@ def test_pruning_meets_the_budget_step_by_step(tmp_path, tiny_crops):
     assert any('step 2/2' in line for line in lines)
     with pytest.raises(UserError, match='fraction'):
         tp.taylor_prune(model, data_cfg, (32, 32), 'params', 1.5)
+    # below the share of the layers pruning never touches: said, not pruned
+    # down to nothing
+    fixed = total - sum(u.params for u in tp.Pruner(model).units)
+    with pytest.raises(UserError, match='cannot be reached') as err:
+        tp.taylor_prune(model, data_cfg, (32, 32), 'params',
+                        0.9 * fixed / total)
+    assert f'above {fixed / total:.2f}' in str(err.value)
     # the ViT head starts at zero: no gradient reaches any gate
     torch.manual_seed(0)
     fresh = build_model(cfg)
@@ -248,6 +255,14 @@ def test_batches_cycle_through_the_loader_and_an_empty_one_is_refused():
 def test_a_model_without_known_blocks_is_refused():
     with pytest.raises(UserError, match='no block Taylor pruning knows'):
         tp.Pruner(build_tiny('resnet'))
+
+
+def test_a_folded_model_is_refused():
+    """Deploy mode folds the BatchNorms whose channels pruning removes."""
+    from efficientvit_mm.deploy import switch_to_deploy
+    model = switch_to_deploy(build_tiny('efficientvit'))
+    with pytest.raises(UserError, match='before switch_to_deploy'):
+        tp.Pruner(model)
 
 
 def test_tool_prunes_swin_to_a_flops_budget(tmp_path, tiny_crops, tmp_ckpt,

@@ -203,6 +203,35 @@ def test_every_demo_config_has_its_data_settings():
     assert cls.train_dataloader.dataset.data_prefix == 'train'
 
 
+def test_only_load_on_our_own_cores_counts(tmp_path, monkeypatch):
+    """A process pinned to some cores is not slowed by load on the others:
+    only the /proc/stat lines of its own cores count."""
+    from efficientvit_mm.engine import cpu_threads
+
+    def stat(cpu1_busy):  # cpu0 idle, cpu1 busy for cpu1_busy more ticks
+        path = tmp_path / f'stat{cpu1_busy}'
+        idle0 = 500 + cpu1_busy
+        path.write_text(f'cpu  {cpu1_busy} 0 0 {idle0 + 500} 0 0 0 0 0 0\n'
+                        f'cpu0 0 0 0 {idle0} 0 0 0 0 0 0\n'
+                        f'cpu1 {cpu1_busy} 0 0 500 0 0 0 0 0 0\n'
+                        'intr 1 2 3\n')
+        return str(path)
+
+    ticks = cpu_threads._TICKS
+    assert cpu_threads._cores_busy({0}, stat(300)) == (0., 800 / ticks)
+    assert cpu_threads._cores_busy({1}, stat(300)) == (300 / ticks,
+                                                       800 / ticks)
+    assert cpu_threads._cores_busy(None, stat(300))[0] == 300 / ticks
+    snapshots = iter([stat(0), stat(400)])  # core 1 busy in between
+    monkeypatch.setattr(cpu_threads, 'own_cpu', lambda: 0.)
+    real = cpu_threads._cores_busy
+    monkeypatch.setattr(cpu_threads, '_cores_busy',
+                        lambda cpus: real(cpus, next(snapshots)))
+    assert cpu_threads.OtherLoad({0}).sample() == 0.
+    snapshots = iter([stat(0), stat(400)])
+    assert cpu_threads.OtherLoad({1}).sample() == 1.
+
+
 def test_threads_follow_the_cores_other_processes_leave(monkeypatch):
     """AdaptiveThreadsHook (in every demo config): one thread while another
     process takes one of two cores, both again once it is gone; the load

@@ -223,3 +223,38 @@ def test_weights_that_are_not_finite_are_never_saved(tmp_path):
     assert sorted(n for n in os.listdir(work_dir)
                   if n.endswith('.pth')) == ['epoch_1.pth']
     assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_1.pth')
+
+
+def test_each_wrapper_of_a_multi_optimizer_model_is_checked():
+    """GAN-style models step an OptimWrapperDict's wrappers themselves:
+    each is checked before its step; a loop that steps none is stopped
+    after the iteration, saying the update was taken."""
+    import types
+
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+    from efficientvit_mm.engine.hooks import DivergenceHook
+    parts = {k: torch.nn.Linear(2, 2) for k in 'gd'}
+    wrappers = OptimWrapperDict(
+        **{
+            k: OptimWrapper(torch.optim.SGD(m.parameters(), lr=1.))
+            for k, m in parts.items()
+        })
+    hub = types.SimpleNamespace(get_info=lambda key: None)
+    runner = types.SimpleNamespace(model=torch.nn.Module(),
+                                   optim_wrapper=wrappers, iter=4, epoch=0,
+                                   message_hub=hub)
+    hook = DivergenceHook()
+    hook.before_train(runner)
+    for name, part in parts.items():
+        before = part.weight.detach().clone()
+        part(torch.randn(3, 2)).sum().backward()
+        part.weight.grad[0, 0] = float('nan')
+        with pytest.raises(DivergenceError, match='non-finite gradient'):
+            wrappers[name].step()
+        assert torch.equal(part.weight, before)  # never updated
+        hook._bad = None
+    hook._bad = 'non-finite loss_gan'
+    with pytest.raises(DivergenceError,
+                       match='(?s)iteration 5.*after the weights took'):
+        hook.after_train_iter(runner, 0)

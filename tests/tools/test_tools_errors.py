@@ -136,7 +136,7 @@ def test_load_from_and_resume_checkpoints_are_checked(tmp_path, fake_coco,
     assert f'resume checkpoint {ckpt} not found' in capsys.readouterr().err
 
 
-def test_plot_curves(tmp_path):
+def test_plot_curves(tmp_path, capsys):
     """tools/analysis/plot_curves.py draws a log written by mmengine."""
     run = tmp_path / 'run' / '20260101_000000' / 'vis_data'
     run.mkdir(parents=True)
@@ -151,8 +151,15 @@ def test_plot_curves(tmp_path):
     assert plot.main([str(tmp_path / 'run'), '--out', out]) == 0
     with open(out, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
-    assert plot.main([str(tmp_path / 'run'), '--keys', 'nope', '--out',
-                      out]) == 1
+    # an unknown key: one short message and status 1, as every tool
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    with pytest.raises(SystemExit) as exit_:
+        exit_on_user_error('tools/analysis/plot_curves.py', plot.main,
+                           [str(tmp_path / 'run'), '--keys', 'nope', '--out',
+                            out])
+    assert exit_.value.code == 1
+    message = capsys.readouterr().err
+    assert 'nope' in message and 'Traceback' not in message
 
 
 def test_amp_and_launcher_misuse_are_explained(tmp_path, fake_coco, capsys,

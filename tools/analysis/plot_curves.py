@@ -35,17 +35,12 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from efficientvit_mm.analysis.curves import plot_curves
-    from efficientvit_mm.errors import UserError
-    from efficientvit_mm.runtime.errors import print_user_error
-    try:
-        keys = plot_curves(args.runs, args.out, args.keys, args.legend,
-                           args.title)
-    except UserError as err:
-        print_user_error('tools/analysis/plot_curves.py', err)
-        return 1
+    keys = plot_curves(args.runs, args.out, args.keys, args.legend,
+                       args.title)
     print(f'saved {len(keys)} curves ({", ".join(keys)}) to {args.out}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    exit_on_user_error('tools/analysis/plot_curves.py', main)
