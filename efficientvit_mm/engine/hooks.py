@@ -312,8 +312,8 @@ class DivergenceHook(Hook):
 
     def _stop(self, runner, updated: bool = False) -> None:
         when = ('after the weights took this update (no optimizer step was '
-                'checked before it)' if updated else
-                'before the weights took this update')
+                'checked before it)'
+                if updated else 'before the weights took this update')
         raise DivergenceError(
             f'training diverged at iteration {runner.iter + 1} (epoch '
             f'{runner.epoch + 1}): {self._bad}; loss terms: '

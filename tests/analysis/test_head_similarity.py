@@ -5,7 +5,7 @@ import torch
 
 from efficientvit_mm.analysis import head_similarity, tap_heads
 from efficientvit_mm.analysis.head_similarity import (attention_layers,
-                                                     load_images)
+                                                      load_images)
 from efficientvit_mm.errors import UserError
 from efficientvit_mm.models import EfficientViT
 from efficientvit_mm.testing import randomise

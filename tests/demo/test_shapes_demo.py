@@ -219,8 +219,8 @@ def test_only_load_on_our_own_cores_counts(tmp_path, monkeypatch):
 
     ticks = cpu_threads._TICKS
     assert cpu_threads._cores_busy({0}, stat(300)) == (0., 800 / ticks)
-    assert cpu_threads._cores_busy({1}, stat(300)) == (300 / ticks,
-                                                       800 / ticks)
+    assert cpu_threads._cores_busy({1},
+                                   stat(300)) == (300 / ticks, 800 / ticks)
     assert cpu_threads._cores_busy(None, stat(300))[0] == 300 / ticks
     snapshots = iter([stat(0), stat(400)])  # core 1 busy in between
     monkeypatch.setattr(cpu_threads, 'own_cpu', lambda: 0.)

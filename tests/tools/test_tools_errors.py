@@ -154,9 +154,9 @@ def test_plot_curves(tmp_path, capsys):
     # an unknown key: one short message and status 1, as every tool
     from efficientvit_mm.runtime.errors import exit_on_user_error
     with pytest.raises(SystemExit) as exit_:
-        exit_on_user_error('tools/analysis/plot_curves.py', plot.main,
-                           [str(tmp_path / 'run'), '--keys', 'nope', '--out',
-                            out])
+        exit_on_user_error(
+            'tools/analysis/plot_curves.py', plot.main,
+            [str(tmp_path / 'run'), '--keys', 'nope', '--out', out])
     assert exit_.value.code == 1
     message = capsys.readouterr().err
     assert 'nope' in message and 'Traceback' not in message

@@ -35,8 +35,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from efficientvit_mm.analysis.curves import plot_curves
-    keys = plot_curves(args.runs, args.out, args.keys, args.legend,
-                       args.title)
+    keys = plot_curves(args.runs, args.out, args.keys, args.legend, args.title)
     print(f'saved {len(keys)} curves ({", ".join(keys)}) to {args.out}')
     return 0
 
