@@ -305,9 +305,9 @@ def plot(results: Dict[str, Sequence[dict]], path: str,
 def load_images(folder: Optional[str], num: int, size: int,
                 seed: int = 0) -> np.ndarray:
     """(N, size, size, 3) uint8 RGB images: the image files under
-    ``folder`` and its sub-folders, any case of extension (resized; ``num`` spread evenly over the sorted files, so
-    every class folder of a dataset split is sampled), or synthetic shapes
-    scenes without one."""
+    ``folder`` and its sub-folders, any case of extension (resized; ``num``
+    spread evenly over the sorted files, so every class folder of a dataset
+    split is sampled), or synthetic shapes scenes without one."""
     import cv2
 
     from ..apis.inference import IMAGE_EXTS

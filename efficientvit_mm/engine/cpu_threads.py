@@ -8,8 +8,9 @@ small operation of a small model costs a slice: steps become 10-20x
 slower. One thread per free core never waits for a descheduled partner.
 :class:`AdaptiveThreadsHook` measures, every ``interval_s``, the CPU time
 the other processes use on the cores this process may run on (their busy
-time minus this process and its children, the dataloader workers) and sets torch's thread count to
-the cores they leave free (at least 1, at most the count it started with).
+time minus this process and its children, the dataloader workers) and
+sets torch's thread count to the cores they leave free (at least 1, at
+most the count it started with).
 """
 import os
 import time
