@@ -9,6 +9,9 @@ For each arch, timed interleaved in one process:
   (eager, NCHW);
 * ``eager`` / ``deploy``: ours as built / BatchNorm folded (oneDNN fused
   convs), channels_last, fp32;
+* ``compile``: the deploy model through ``torch.compile`` with inductor's
+  weight freezing and C++ wrapper
+  (:func:`efficientvit_mm.deploy.compiled.compile_for_inference`), fp32;
 * ``bf16``: the deploy model in bfloat16 (fp32 in and out), only where the
   CPU has bf16 matrix units (AMX or AVX512-BF16): the table says which;
 * ``ort fp32`` / ``ort int8``: the exported deploy classifier in
@@ -17,8 +20,9 @@ For each arch, timed interleaved in one process:
   speed, not its accuracy: see docs/deployment.md for accuracy).
 
 Targets (issue 12): the fastest path >= 2.0x timm eager and >= 1.3x ort fp32
-on a CPU with bf16 units; deploy fp32 >= 0.9x ort fp32. Needs timm, onnx,
-onnxruntime. Eager models allocate many large maps: on this VM their speed
+on a CPU with bf16 units; PyTorch fp32 deploy >= 0.9x ort fp32 (the table
+gives it for the eager deploy model, dep/ort, and compiled, cmp/ort).
+Needs timm, onnx, onnxruntime. Eager models allocate many large maps: on this VM their speed
 depends on page faults; ``MALLOC_MMAP_THRESHOLD_=4000000000
 MALLOC_TRIM_THRESHOLD_=4000000000`` keeps freed memory in the process (the
 comparison without that cost).
@@ -70,7 +74,8 @@ def measure(arch: str, repeats: int) -> dict:
     net = tensor_model(load_config(config), (224, 224))
     twin = timm_twin(net.model, arch).eval()
     example = torch.randn(16, 3, 224, 224)
-    modes = ['eager', 'deploy'] + (['bf16'] if bf16_supported() else [])
+    modes = ['eager', 'deploy', 'compile'
+             ] + (['bf16'] if bf16_supported() else [])
     models = {mode: (prepare(net, mode, example), ) * 2 for mode in modes}
     models[TIMM] = (twin, twin)
     layouts = {name: name in modes for name in models}
@@ -96,7 +101,8 @@ def main(argv=None):
     paths = [p for p in next(iter(table.values())) if p != TIMM]
     print(f'\n{describe_machine()} | 1 thread, batch 16, 224x224, img/s')
     print(f'{"arch":<6}{TIMM:>11}' + ''.join(f'{p:>10}' for p in paths) +
-          f'{"best":>10}{"best/timm":>10}{"best/ort":>9}{"dep/ort":>8}')
+          f'{"best":>10}{"best/timm":>10}{"best/ort":>9}{"dep/ort":>8}'
+          f'{"cmp/ort":>8}')
     for arch, res in table.items():
         speed = {k: v['images_per_s'] for k, v in res.items()}
         best = max((p for p in paths if p != 'ort fp32'), key=speed.get)
@@ -104,7 +110,8 @@ def main(argv=None):
                                                          for p in paths) +
               f'{best:>10}{speed[best] / speed[TIMM]:>9.2f}x'
               f'{speed[best] / speed["ort fp32"]:>8.2f}x'
-              f'{speed["deploy"] / speed["ort fp32"]:>7.2f}x')
+              f'{speed["deploy"] / speed["ort fp32"]:>7.2f}x'
+              f'{speed["compile"] / speed["ort fp32"]:>7.2f}x')
     write_figures(args.json, table)
     return table
 

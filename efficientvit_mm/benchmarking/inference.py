@@ -13,7 +13,9 @@ Modes:
 * ``bf16``: the deploy model with its dense parts in bfloat16, fp32 in and
   out (:func:`efficientvit_mm.deploy.precision.to_bf16`; for CPUs with bf16
   matrix units);
-* ``compile``: the deploy model through ``torch.compile``;
+* ``compile``: the deploy model through ``torch.compile``
+  (:func:`efficientvit_mm.deploy.compiled.compile_for_inference`: on the CPU
+  with inductor's weight freezing and C++ wrapper);
 * ``cudagraph``: the deploy model captured in a CUDA graph.
 """
 import copy
@@ -25,6 +27,7 @@ import torch.nn as nn
 
 from ..apis.model import TensorForward
 from ..deploy import switch_to_deploy
+from ..deploy.compiled import compile_for_inference
 from ..deploy.precision import to_bf16
 from .machine import describe_machine
 from .timing import median, peak_memory, time_interleaved
@@ -96,7 +99,7 @@ def prepare(model: nn.Module, mode: str, example: torch.Tensor,
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if mode == 'compile':
-        model = torch.compile(model)
+        model = compile_for_inference(model, example.device)
     if mode == 'cudagraph':
         model = CudaGraphRunner(model, _format(example, channels_last), amp)
     return model

@@ -139,6 +139,9 @@ def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
         calls.clear()
         stem(x[:1])
     assert calls == [1]
+    calls.clear()
+    stem(x)  # with autograd (training a folded model): one group
+    assert calls == [5]
 
 
 def test_folded_mask_rcnn_predicts_what_eager_does():
