@@ -22,10 +22,10 @@ For each arch, timed interleaved in one process:
 Targets (issue 12): the fastest path >= 2.0x timm eager and >= 1.3x ort fp32
 on a CPU with bf16 units; PyTorch fp32 deploy >= 0.9x ort fp32 (the table
 gives it for the eager deploy model, dep/ort, and compiled, cmp/ort).
-Needs timm, onnx, onnxruntime. Eager models allocate many large maps: on this VM their speed
-depends on page faults; ``MALLOC_MMAP_THRESHOLD_=4000000000
-MALLOC_TRIM_THRESHOLD_=4000000000`` keeps freed memory in the process (the
-comparison without that cost).
+Needs timm, onnx, onnxruntime. Eager models allocate many large maps: on
+this VM their speed depends on page faults;
+``MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000``
+keeps freed memory in the process (the comparison without that cost).
 """
 import os.path as osp
 import sys
