@@ -4,11 +4,28 @@ from typing import Union
 import torch
 import torch.nn as nn
 
-# inductor options for CPU inference: ``freezing`` folds the weights into
+# inductor settings for CPU inference: ``freezing`` folds the weights into
 # the graph as constants (pre-packed for oneDNN, convs fused with their ReLU
 # and residual adds); ``cpp_wrapper`` calls the kernels from generated C++
 # instead of Python, which matters for a network of many small operators
 CPU_OPTIONS = dict(freezing=True, cpp_wrapper=True)
+
+
+class CompiledForInference:
+    """``torch.compile(model)`` called with inductor's config patched to
+    ``options`` around every call: compiling happens at the first call of
+    each input shape, and inductor reads ``freezing`` there from its global
+    config (``torch.compile(options=...)`` does not reach it)."""
+
+    def __init__(self, model: nn.Module, options: dict):
+        self.model = model
+        self.options = dict(options)
+        self._compiled = torch.compile(model)
+
+    def __call__(self, *args, **kwargs):
+        from torch._inductor import config
+        with config.patch(**self.options):
+            return self._compiled(*args, **kwargs)
 
 
 def compile_for_inference(model: nn.Module,
@@ -18,5 +35,5 @@ def compile_for_inference(model: nn.Module,
     it without autograd (``torch.inference_mode()`` or ``no_grad``), where
     freezing applies; each new input shape compiles again."""
     if torch.device(device).type == 'cpu':
-        return torch.compile(model, options=dict(CPU_OPTIONS))
+        return CompiledForInference(model, CPU_OPTIONS)
     return torch.compile(model)

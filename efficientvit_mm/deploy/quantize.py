@@ -22,10 +22,12 @@ import torch
 from ..errors import UserError
 
 # the operators quantised: the convolutions and the layers' matrix products
-# that carry the compute; the rest (additions, resizing, box decoding, NMS
-# and its concatenations) stays fp32, so box coordinates keep their
-# precision. MatMuls of two activations (attention's) stay fp32 too (see
-# :func:`fp32_nodes`).
+# that carry the compute, and ReLU, so that the quantiser folds each ReLU
+# into the output range of the conv before it instead of requantising after
+# it. The rest (resizing, box decoding, NMS and its concatenations) stays
+# fp32, so box coordinates keep their precision (onnxruntime may still run
+# an addition of two quantised convs' outputs in integers); so do the nodes
+# of :func:`fp32_nodes`.
 QUANTISED_OPS = ('Conv', 'MatMul', 'Gemm', 'Relu')
 
 # the smallest weight (elements) of a MatMul or Gemm worth quantising: the
