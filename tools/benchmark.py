@@ -11,7 +11,8 @@
 
 Modes (several may be given; they are timed interleaved in one process):
 eager (as built), deploy (BatchNorm folded by switch_to_deploy), compile
-(deploy + torch.compile) and cudagraph (deploy captured in a CUDA graph).
+(deploy + torch.compile; on the CPU with weight freezing) and cudagraph
+(deploy captured in a CUDA graph).
 Our modes run channels_last unless --no-channels-last. With --compare-timm,
 timm's efficientvit_m* gets the same weights and is timed beside them, as
 shipped (eager, NCHW), and the ratio to it is printed.
