@@ -48,19 +48,25 @@ class Predict:
         return self.model(x, self.samples, mode='predict')
 
 
-def variants(name: str, model, samples, bf16: bool) -> dict:
-    """The ways one detector runs: {label: callable}."""
+def folded_copy(name: str, model):
+    """A copy of ``model`` with every BatchNorm folded (ours:
+    switch_to_deploy; R18: mmcv's fuse_conv_bn), eval mode, channels_last."""
     import torch
     from mmcv.cnn import fuse_conv_bn
 
     from efficientvit_mm.deploy import switch_to_deploy
-    from efficientvit_mm.deploy.precision import to_bf16
     folded = copy.deepcopy(model)
     if 'EfficientViT' in name:
         switch_to_deploy(folded)
     else:
         fuse_conv_bn(folded)
-    folded = folded.eval().to(memory_format=torch.channels_last)
+    return folded.eval().to(memory_format=torch.channels_last)
+
+
+def variants(name: str, model, samples, bf16: bool) -> dict:
+    """The ways one detector runs in PyTorch: {label: callable}."""
+    from efficientvit_mm.deploy.precision import to_bf16
+    folded = folded_copy(name, model)
     out = {
         f'{name} eager': Predict(model, samples),
         f'{name} folded': Predict(folded, samples)
@@ -79,7 +85,7 @@ def onnx_variants(name: str, model, cfg, shape, tmp: str, threads: int,
     from efficientvit_mm.deploy.quantize import quantize_int8
     stem = osp.join(tmp, name.split()[1])
     fp32 = stem + '.onnx'
-    onnx.export_model(copy.deepcopy(model), cfg, shape, fp32)
+    onnx.export_model(folded_copy(name, model), cfg, shape, fp32)
     int8 = quantize_int8(fp32, stem + '_int8.onnx', [calibration])
     return {
         f'{name} onnx {kind}': OrtModel(onnx.ort_session(path, threads))

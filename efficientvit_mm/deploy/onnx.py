@@ -23,7 +23,7 @@ from mmengine.config import Config
 from ..errors import UserError
 from ..runtime.config import task_of
 from .mmdeploy_compat import OPSET
-from .switch import switch_to_deploy
+from .switch import fold_for_export
 
 # largest abs difference allowed on maps, logits, scores and mask
 # probabilities, relative to the output's largest magnitude where that is
@@ -55,8 +55,9 @@ def exportable(
         part: str = 'model') -> Tuple[nn.Module, List[str], Dict[str, dict]]:
     """(module, output names, dynamic axes) of the classifier, or of the
     backbone of any model (``part='backbone'``); the module is folded
-    (deploy mode) and in eval mode."""
-    switch_to_deploy(model)
+    (deploy mode, where the model has one: :func:`.switch.fold_for_export`)
+    and in eval mode."""
+    fold_for_export(model)
     if part == 'model' and task == 'classification':
         axes = {'input': DYNAMIC, 'logits': {0: 'batch'}}
         return ClassifierLogits(model).eval(), ['logits'], axes
@@ -80,7 +81,8 @@ def export(module: nn.Module, names: Sequence[str], axes: Dict[str, dict],
 def export_model(model: nn.Module, cfg: Config, shape: Sequence[int],
                  path: str, part: str = 'model',
                  opset: int = OPSET) -> Callable:
-    """Fold ``model`` (built from ``cfg``) and export ``part`` of it to
+    """Fold ``model`` (built from ``cfg``; deploy mode where it has one, see
+    :func:`.switch.fold_for_export`) and export ``part`` of it to
     ``path``, tracing a (1, 3, H, W) input. Returns PyTorch's version of
     the graph: a function of a list of input batches giving, for each, the
     graph's outputs (a tuple of tensors)."""
@@ -89,7 +91,7 @@ def export_model(model: nn.Module, cfg: Config, shape: Sequence[int],
     task = task_of(cfg)
     if part == 'model' and task != 'classification':
         from .mmdeploy_export import export_dense, rewritten_outputs
-        switch_to_deploy(model)
+        fold_for_export(model)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             export_dense(model, cfg, shape, path, opset)

@@ -4,6 +4,21 @@ import torch.nn as nn
 from ..errors import UserError
 
 
+def has_deploy_mode(model: nn.Module) -> bool:
+    """Whether some part of ``model`` has a ``switch_to_deploy()`` (an
+    EfficientViT backbone or head)."""
+    return any(
+        callable(getattr(m, 'switch_to_deploy', None))
+        for m in model.modules())
+
+
+def fold_for_export(model: nn.Module) -> nn.Module:
+    """``switch_to_deploy(model)`` where it has a deploy mode; any other
+    model (another backbone, folded already or not) is exported as it is.
+    Returns ``model`` in eval mode."""
+    return switch_to_deploy(model) if has_deploy_mode(model) else model.eval()
+
+
 def switch_to_deploy(model: nn.Module) -> nn.Module:
     """Call ``switch_to_deploy()`` on every module of ``model`` that has one.
 

@@ -181,3 +181,17 @@ def test_checks_run_on_the_first_images_and_refuse_none():
         images_to_check([], None)
     with pytest.raises(UserError, match='0 asked for'):
         images_to_check(range(5), 0)
+
+
+def test_a_model_without_a_deploy_mode_exports_as_it_is(tmp_path):
+    """Another backbone (a tiny mmpretrain ResNet) has nothing for
+    switch_to_deploy to fold: it is exported unfolded, and exact."""
+    from helpers.tiny_models import build_tiny, write_tiny_config
+    cfg = load_config(write_tiny_config(tmp_path, 'resnet'))
+    model = randomise(build_tiny('resnet'))
+    path = str(tmp_path / 'resnet.onnx')
+    reference = onnx.export_model(model, cfg, (32, 32), path)
+    x = torch.randn(2, 3, 40, 48)
+    want = reference([x])[0][0].numpy()
+    got = onnx.ort_session(path).run(None, {'input': x.numpy()})[0]
+    assert np.abs(got - want).max() <= 1e-4 * max(1., np.abs(want).max())
