@@ -411,17 +411,17 @@ def config_breakdown(cfg, shape: Optional[Sequence[int]] = None,
     ``deploy`` folds BatchNorm first (models with ``switch_to_deploy``)."""
     from ..apis import DEFAULT_SHAPES, tensor_model
     from ..deploy import switch_to_deploy
+    from ..deploy.switch import has_deploy_mode
     from ..runtime.config import drop_pretrained, task_of
     drop_pretrained(cfg.model)
     shape = tuple(shape or DEFAULT_SHAPES[task_of(cfg)])
     net = tensor_model(cfg, shape).to(device)
     if deploy:
-        try:
-            switch_to_deploy(net.model)
-        except UserError:
+        if not has_deploy_mode(net.model):
             raise UserError(f'--deploy: the model of {name} has no '
                             f'switch_to_deploy() (no BatchNorm to fold); '
-                            f'profile it without --deploy') from None
+                            f'profile it without --deploy')
+        switch_to_deploy(net.model)
     x = torch.randn(batch_size, 3, *shape, device=device)
     return runtime_breakdown(net, x, warmup=warmup, runs=runs,
                              extra_roles=extra_roles)

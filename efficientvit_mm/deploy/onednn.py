@@ -46,14 +46,19 @@ def _onednn_dtypes() -> tuple:
 _DTYPES = _onednn_dtypes()
 
 
-def onednn_applies(x: torch.Tensor) -> bool:
-    """Whether the fused oneDNN operator can serve an inference call on x."""
-    return (_POINTWISE is not None and x.device.type == 'cpu'
-            and x.dtype in _DTYPES and x.dim() == 4
+def _cpu_inference(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a 4-d CPU map of an inference call (no autograd)
+    that is not being traced, scripted or exported."""
+    return (x.device.type == 'cpu' and x.dim() == 4
             and not torch.is_grad_enabled() and not torch.jit.is_tracing()
             and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export())
+
+
+def onednn_applies(x: torch.Tensor) -> bool:
+    """Whether the fused oneDNN operator can serve an inference call on x."""
+    return (_POINTWISE is not None and _cpu_inference(x) and x.dtype in _DTYPES
             and not torch.compiler.is_compiling()
-            and not torch.onnx.is_in_onnx_export()
             and torch.backends.mkldnn.is_available())
 
 
@@ -129,9 +134,7 @@ def cache_sized_groups(x: torch.Tensor, conv: nn.Conv2d) -> List[torch.Tensor]:
     inference batch sizes; running the stem part by part gives the same
     result faster, eager or compiled.
     """
-    if (x.device.type != 'cpu' or x.dim() != 4 or x.shape[0] < 2
-            or torch.is_grad_enabled() or torch.jit.is_tracing()
-            or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()):
+    if not _cpu_inference(x) or x.shape[0] < 2:
         return [x]
     stride = conv.stride[0] * conv.stride[1]
     per_image = conv.out_channels * x[0, 0].numel() // stride

@@ -4,12 +4,18 @@ import torch.nn as nn
 from ..errors import UserError
 
 
+def _deploy_parts(model: nn.Module) -> list:
+    """The modules of ``model`` with a ``switch_to_deploy()`` method."""
+    return [
+        m for m in model.modules()
+        if callable(getattr(m, 'switch_to_deploy', None))
+    ]
+
+
 def has_deploy_mode(model: nn.Module) -> bool:
     """Whether some part of ``model`` has a ``switch_to_deploy()`` (an
     EfficientViT backbone or head)."""
-    return any(
-        callable(getattr(m, 'switch_to_deploy', None))
-        for m in model.modules())
+    return bool(_deploy_parts(model))
 
 
 def fold_for_export(model: nn.Module) -> nn.Module:
@@ -25,10 +31,7 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     For EfficientViT models this folds every BatchNorm of the backbone and of
     the classifier head. Folding is idempotent. Returns ``model`` in eval mode.
     """
-    targets = [
-        m for m in model.modules()
-        if callable(getattr(m, 'switch_to_deploy', None))
-    ]
+    targets = _deploy_parts(model)
     if not targets:
         raise UserError(f'{type(model).__name__} has no part with a '
                         f'switch_to_deploy() method: deploy mode needs an '
