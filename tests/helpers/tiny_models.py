@@ -36,14 +36,16 @@ HEAD_IN = dict(efficientvit=48, swin=32, vit=16, resnet=64, convnext=32)
 def tiny_classifier_cfg(family: str) -> dict:
     """An mmpretrain ImageClassifier dict with the tiny ``family``
     backbone and a 4-class head."""
-    head = dict(type='LinearClsHead', num_classes=NUM_CLASSES,
+    # every type scoped: built right whatever default scope an earlier test
+    # of the process left (an mmdet one would not know these heads)
+    head = dict(type='mmpretrain.LinearClsHead', num_classes=NUM_CLASSES,
                 in_channels=HEAD_IN[family],
-                loss=dict(type='CrossEntropyLoss'))
+                loss=dict(type='mmpretrain.CrossEntropyLoss'))
     if family == 'vit':
-        head['type'] = 'VisionTransformerClsHead'
+        head['type'] = 'mmpretrain.VisionTransformerClsHead'
     # ViT reads the class token, ConvNeXt pools before its last norm
     neck = None if family in ('vit', 'convnext') else dict(
-        type='GlobalAveragePooling')
+        type='mmpretrain.GlobalAveragePooling')
     return dict(
         type='mmpretrain.ImageClassifier', backbone=dict(BACKBONES[family]),
         neck=neck, head=head,
