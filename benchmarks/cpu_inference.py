@@ -35,29 +35,21 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # this checkout's package, installed or not
 
 
-def ort_models(net, tmp: str, batch: int, threads: int = 1) -> dict:
+def ort_models(net, cfg, tmp: str, batch: int, threads: int = 1) -> dict:
     """onnxruntime fp32 and INT8 sessions of the deploy classifier."""
     import copy
 
     import torch
 
-    from efficientvit_mm.benchmarking.inference import OrtModel
-    from efficientvit_mm.deploy import onnx
-    from efficientvit_mm.deploy.quantize import quantize_int8
-    module, names, axes = onnx.exportable(
-        copy.deepcopy(net.model), 'classification')
-    fp32 = osp.join(tmp, 'fp32.onnx')
-    onnx.export(module, names, axes, (224, 224), fp32)
+    from efficientvit_mm.benchmarking.inference import onnx_runtimes
     gen = torch.Generator().manual_seed(0)
     batches = [
         torch.randn(batch, 3, 224, 224, generator=gen).numpy()
         for _ in range(2)
     ]
-    int8 = quantize_int8(fp32, osp.join(tmp, 'int8.onnx'), batches)
-    return {
-        name: (OrtModel(onnx.ort_session(path, threads)), ) * 2
-        for name, path in (('ort fp32', fp32), ('ort int8', int8))
-    }
+    runtimes = onnx_runtimes(
+        copy.deepcopy(net.model), cfg, (224, 224), tmp, batches, threads)
+    return {f'ort {kind}': (fn, ) * 2 for kind, fn in runtimes.items()}
 
 
 def measure(arch: str, repeats: int) -> dict:
@@ -71,7 +63,8 @@ def measure(arch: str, repeats: int) -> dict:
     from efficientvit_mm.runtime import load_config
     torch.set_num_threads(1)
     config = osp.join(ROOT, 'configs', f'efficientvit_{arch}_in1k.py')
-    net = tensor_model(load_config(config), (224, 224))
+    cfg = load_config(config)
+    net = tensor_model(cfg, (224, 224))
     twin = timm_twin(net.model, arch).eval()
     example = torch.randn(16, 3, 224, 224)
     modes = ['eager', 'deploy', 'compile'
@@ -80,7 +73,7 @@ def measure(arch: str, repeats: int) -> dict:
     models[TIMM] = (twin, twin)
     layouts = {name: name in modes for name in models}
     with tempfile.TemporaryDirectory() as tmp:
-        models.update(ort_models(net, tmp, 16))
+        models.update(ort_models(net, cfg, tmp, 16))
         layouts.update({name: False for name in models if name not in layouts})
         return benchmark(models, 16, (224, 224), 'cpu', channels_last=layouts,
                          repeats=repeats)

@@ -25,6 +25,7 @@ on the class bias few boxes pass the score threshold, for both models
 alike). The median of interleaved timed runs is reported.
 """
 import copy
+import os
 import os.path as osp
 import sys
 
@@ -63,10 +64,9 @@ def folded_copy(name: str, model):
     return folded.eval().to(memory_format=torch.channels_last)
 
 
-def variants(name: str, model, samples, bf16: bool) -> dict:
+def variants(name: str, model, folded, samples, bf16: bool) -> dict:
     """The ways one detector runs in PyTorch: {label: callable}."""
     from efficientvit_mm.deploy.precision import to_bf16
-    folded = folded_copy(name, model)
     out = {
         f'{name} eager': Predict(model, samples),
         f'{name} folded': Predict(folded, samples)
@@ -76,21 +76,15 @@ def variants(name: str, model, samples, bf16: bool) -> dict:
     return out
 
 
-def onnx_variants(name: str, model, cfg, shape, tmp: str, threads: int,
+def onnx_variants(name: str, folded, cfg, shape, folder: str, threads: int,
                   calibration) -> dict:
     """The exported detector in onnxruntime, fp32 and INT8: {label:
     callable of the preprocessed image}."""
-    from efficientvit_mm.benchmarking.inference import OrtModel
-    from efficientvit_mm.deploy import onnx
-    from efficientvit_mm.deploy.quantize import quantize_int8
-    stem = osp.join(tmp, name.split()[1])
-    fp32 = stem + '.onnx'
-    onnx.export_model(folded_copy(name, model), cfg, shape, fp32)
-    int8 = quantize_int8(fp32, stem + '_int8.onnx', [calibration])
-    return {
-        f'{name} onnx {kind}': OrtModel(onnx.ort_session(path, threads))
-        for kind, path in (('fp32', fp32), ('int8', int8))
-    }
+    from efficientvit_mm.benchmarking.inference import onnx_runtimes
+    os.makedirs(folder)
+    runtimes = onnx_runtimes(
+        copy.deepcopy(folded), cfg, shape, folder, [calibration], threads)
+    return {f'{name} onnx {kind}': fn for kind, fn in runtimes.items()}
 
 
 def main(argv=None):
@@ -124,10 +118,13 @@ def main(argv=None):
                           config else osp.join(ROOT, 'configs', config))
         drop_pretrained(cfg.model)
         model = build_model(cfg).eval()
-        runs = variants(name, model, samples, bf16_supported())
+        folded = folded_copy(name, model)
+        runs = variants(name, model, folded, samples, bf16_supported())
         if not args.no_onnx:
             runs.update(
-                onnx_variants(name, model, cfg, (h, w), tmp.name, args.threads,
+                onnx_variants(name, folded, cfg, (h, w),
+                              osp.join(tmp.name,
+                                       name.split()[1]), args.threads,
                               calibration))
         for label, fn in runs.items():
             inp = x if 'eager' in label or 'onnx' in label else \

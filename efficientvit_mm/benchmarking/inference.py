@@ -174,6 +174,28 @@ class OrtModel:
                                 {self.input_name: x.contiguous().numpy()})
 
 
+def onnx_runtimes(model: nn.Module, cfg, shape: Sequence[int], folder: str,
+                  calibration: Sequence,
+                  threads: int = 1) -> Dict[str, OrtModel]:
+    """``model`` (built from ``cfg``) exported whole to ``folder`` at
+    ``shape`` (:func:`efficientvit_mm.deploy.onnx.export_model`, which
+    folds it where it has a deploy mode) and its static INT8 twin,
+    calibrated on ``calibration`` (input arrays: they set its speed, not
+    its accuracy, when random), as onnxruntime callables: ``{'fp32': ...,
+    'int8': ...}``."""
+    import os.path as osp
+
+    from ..deploy import onnx
+    from ..deploy.quantize import quantize_int8
+    fp32 = osp.join(folder, 'fp32.onnx')
+    onnx.export_model(model, cfg, shape, fp32)
+    int8 = quantize_int8(fp32, osp.join(folder, 'int8.onnx'), calibration)
+    return {
+        kind: OrtModel(onnx.ort_session(path, threads))
+        for kind, path in (('fp32', fp32), ('int8', int8))
+    }
+
+
 def timm_twin(classifier: nn.Module, arch: str) -> nn.Module:
     """timm's ``efficientvit_<arch>``; ``classifier`` (an mmpretrain
     EfficientViT classifier) is given the twin's random weights, so both
