@@ -29,6 +29,20 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_stale_mmengine_loggers():
+    """Each test starts without mmengine loggers.
+
+    An MMLogger prints through a handler bound to the ``sys.stdout`` of the
+    test that made it, which pytest closes when that test ends; a later
+    test logging to the 'current' logger (a warning on switching the
+    default scope, say) then gets '--- Logging error ---' and a traceback
+    on its own stderr. Seen on CI, where the order of tests varies."""
+    yield
+    from mmengine.logging import MMLogger
+    MMLogger._instance_dict.clear()
+
+
 @pytest.fixture
 def tmp_ckpt(tmp_path):
     """Save a checkpoint dict to a temp file and return its path."""
