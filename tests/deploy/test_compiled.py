@@ -23,3 +23,29 @@ def test_cpu_compile_freezes_the_weights():
     assert torch.allclose(first, expected, atol=1e-5)
     assert torch.equal(again, first)
     assert not torch.allclose(model(x), first)
+
+
+def test_past_the_recompile_limit_is_an_error_not_eager(monkeypatch):
+    """Each model instance compiles its own frozen graph; past dynamo's
+    limit on those, a call fails instead of running eagerly unnoticed
+    (the limit is lowered to 1 here: the second instance passes it)."""
+    import pytest
+
+    from efficientvit_mm.deploy import compiled
+    monkeypatch.setitem(compiled.DYNAMO_OPTIONS, 'recompile_limit', 1)
+
+    class Conv(torch.nn.Conv2d):  # a forward no other test compiles
+
+        def forward(self, x):
+            return super().forward(x)
+
+    x = torch.randn(2, 8, 5, 5)
+    with torch.inference_mode():
+        for i in range(2):
+            model = Conv(8, 16, 1).eval()
+            fn = compiled.CompiledForInference(model, dict(freezing=True))
+            if i == 0:
+                assert torch.allclose(fn(x), model(x), atol=1e-5)
+            else:
+                with pytest.raises(Exception, match='recompile_limit'):
+                    fn(x)
