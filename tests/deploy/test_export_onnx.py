@@ -10,8 +10,9 @@ import torch
 from efficientvit_mm.apis import build_model
 from efficientvit_mm.deploy import onnx
 from efficientvit_mm.runtime import load_config
+from efficientvit_mm.runtime.errors import exit_on_user_error
 from efficientvit_mm.testing import randomise
-from helpers import ROOT, run_tool
+from helpers import ROOT, load_tool, run_tool
 
 ort = pytest.importorskip('onnxruntime', reason='optional extra: onnxruntime')
 pytest.importorskip('onnx', reason='optional extra: onnx')
@@ -68,28 +69,37 @@ def test_tool_checks_three_sizes_and_times(tmp_path):
     assert 'PyTorch deploy' in out and 'ms | onnxruntime' in out
 
 
-def _fails(args):
-    proc = run_tool(args, check=False)
-    assert proc.returncode != 0
-    assert 'Traceback' not in proc.stderr
-    return proc.stderr
+def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
+    """Each refusal is one short error and a non-zero exit status (the
+    tools run in this process, as their ``__main__`` runs them)."""
+    monkeypatch.chdir(ROOT)
+    tools = {name: load_tool(name) for name in ('export_onnx', 'infer_onnx')}
 
+    def fails(args):
+        # what `python tools/<name>.py` runs: main() under the error report
+        with pytest.raises(SystemExit) as stop:
+            exit_on_user_error(f'tools/{args[0]}.py', tools[args[0]].main,
+                               args[1:])
+        status = stop.value.code
+        assert status not in (0, None)
+        err = capsys.readouterr().err
+        assert 'Traceback' not in err
+        return err
 
-def test_bad_input_is_one_line(tmp_path):
     config = 'configs/efficientvit_m0_in1k.py'
     torch.save({'state_dict': {
         'layer.weight': torch.zeros(1)
     }}, str(tmp_path / 'bad.pth'))
     out = str(tmp_path / 'x.onnx')
-    assert 'does not fit this config' in _fails(
-        ['tools/export_onnx.py', config,
+    assert 'does not fit this config' in fails(
+        ['export_onnx', config,
          str(tmp_path / 'bad.pth'), out])
-    assert 'does not exist' in _fails(
-        ['tools/export_onnx.py', 'configs/nope.py', 'x.pth', out])
-    assert '--shape' in _fails(
-        ['tools/export_onnx.py', config, 'x.pth', out, '--shape', '0'])
-    assert 'no such ONNX file' in _fails([
-        'tools/infer_onnx.py',
+    assert 'does not exist' in fails(
+        ['export_onnx', 'configs/nope.py', 'x.pth', out])
+    assert '--shape' in fails(
+        ['export_onnx', config, 'x.pth', out, '--shape', '0'])
+    assert 'no such ONNX file' in fails([
+        'infer_onnx',
         str(tmp_path / 'none.onnx'), config,
         os.path.join(ROOT, 'README.md'), '--out-dir',
         str(tmp_path / 'vis')
@@ -98,8 +108,8 @@ def test_bad_input_is_one_line(tmp_path):
     for folder in ('a', 'b'):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / 'img.jpg').write_bytes(b'x')
-    assert 'would both be drawn to' in _fails([
-        'tools/infer_onnx.py',
+    assert 'would both be drawn to' in fails([
+        'infer_onnx',
         os.path.join(ROOT, 'README.md'), config,
         str(tmp_path / 'a' / 'img.jpg'),
         str(tmp_path / 'b' / 'img.jpg'), '--out-dir',

@@ -79,15 +79,24 @@ def test_retinanet_tool_exports_verifies_times_and_draws(tmp_path, tiny_coco):
     assert not np.array_equal(drawn, mmcv.imread(paths[0]))  # boxes drawn
 
 
-def test_mask_rcnn_gives_boxes_labels_and_masks(tmp_path):
+@pytest.fixture(scope='module')
+def mask_rcnn_graph(tmp_path_factory):
+    """(model, its PyTorch reference under mmdeploy's rewrites, an
+    onnxruntime session of its graph exported at 64x96): a tiny Mask
+    R-CNN-M4 with random weights, exported once for the tests below."""
+    torch.manual_seed(0)
+    cfg = config('mask_rcnn_efficientvit_m4_coco.py', TINY_MASK_RCNN)
+    model = random_model(cfg, spread_rcnn_scores=True)
+    path = str(tmp_path_factory.mktemp('mask_rcnn') / 'mask_rcnn.onnx')
+    reference = export_model(model, cfg, (64, 96), path)
+    return model, reference, ort_session(path)
+
+
+def test_mask_rcnn_gives_boxes_labels_and_masks(mask_rcnn_graph):
     """The graph's outputs, their layout, and PyTorch's answer (the model
     under the same rewrites) below, at and above the export size, and for
     a batch of two."""
-    cfg = config('mask_rcnn_efficientvit_m4_coco.py', TINY_MASK_RCNN)
-    model = random_model(cfg, spread_rcnn_scores=True)
-    path = str(tmp_path / 'mask_rcnn.onnx')
-    reference = export_model(model, cfg, (64, 96), path)
-    session = ort_session(path)
+    _, reference, session = mask_rcnn_graph
     assert [o.name
             for o in session.get_outputs()] == ['dets', 'labels', 'masks']
     inputs = [
@@ -115,7 +124,7 @@ def _instances(dets, labels):
         labels=torch.from_numpy(labels[keep]))
 
 
-def test_mask_rcnn_graph_keeps_mmdet_detections(tmp_path):
+def test_mask_rcnn_graph_keeps_mmdet_detections(mask_rcnn_graph):
     """The graph keeps the detections mmdet's own Mask R-CNN keeps: the
     RPN's NMS level by level without boxes of no area, each class with its
     own box in the second stage (mmdeploy's default rewrites differ on
@@ -123,11 +132,7 @@ def test_mask_rcnn_graph_keeps_mmdet_detections(tmp_path):
     batch."""
     from efficientvit_mm.apis import data_samples
     from efficientvit_mm.deploy.verify import AGREEMENT, match_detections
-    cfg = config('mask_rcnn_efficientvit_m4_coco.py', TINY_MASK_RCNN)
-    model = random_model(cfg, spread_rcnn_scores=True)
-    path = str(tmp_path / 'mask_rcnn.onnx')
-    export_model(model, cfg, (64, 96), path)
-    session = ort_session(path)
+    model, _, session = mask_rcnn_graph
     for x in (torch.randn(1, 3, 32,
                           48), torch.randn(1, 3, 64,
                                            96), torch.randn(2, 3, 40, 56)):

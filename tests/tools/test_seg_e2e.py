@@ -23,7 +23,8 @@ UPERNET = osp.join(ROOT, 'configs', 'upernet_efficientvit_m4_ade20k.py')
 M0_IMAGENET = osp.join(ROOT, 'tests', 'data', 'official_cls_m0.pth')
 
 # The configs as they are, at 64x64: mmseg's ADE20K pipelines with smaller
-# scales (indices: train 2 RandomResize, 3 RandomCrop; test 1 Resize).
+# scales (indices: train 2 RandomResize, 3 RandomCrop; val and test 1
+# Resize).
 TINY = [
     'model.data_preprocessor.size=(64,64)',
     'train_dataloader.dataset.pipeline.2.scale=(128,64)',
@@ -34,6 +35,11 @@ TINY = [
     'test_dataloader.dataset.pipeline.1.scale=(128,64)',
     'test_dataloader.num_workers=0',
     'test_dataloader.persistent_workers=False',
+    # training validates after its last iteration, through val_dataloader
+    # (a copy of test_dataloader's settings, not a reference)
+    'val_dataloader.dataset.pipeline.1.scale=(128,64)',
+    'val_dataloader.num_workers=0',
+    'val_dataloader.persistent_workers=False',
     'train_cfg.max_iters=2',
     'train_cfg.val_interval=100',
     'default_hooks.logger.interval=1',
