@@ -97,14 +97,35 @@ class PackedWeights:
         return packed
 
 
+def _compiled_pointwise(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether ``conv`` is a biased 1x1 conv over a channels_last CPU map
+    being compiled for inference (see :func:`fused_conv`)."""
+    return (conv.bias is not None and torch.compiler.is_compiling()
+            and _cpu_inference(x) and conv.kernel_size == (1, 1)
+            and conv.stride == (1, 1) and conv.padding == (0, 0)
+            and conv.groups == 1
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
 def fused_conv(conv: nn.Conv2d, packed: Optional[PackedWeights],
                x: torch.Tensor, relu: bool = False,
                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``relu?(conv(x) + residual?)`` for a biased conv, fused when possible.
 
     ``residual`` must have the shape of the output; it is added before the
-    ReLU.
+    ReLU. Compiled by inductor on the CPU, a 1x1 conv over a channels_last
+    map is written as the matrix product it is, (N*H*W, C_in) x (C_in,
+    C_out): inductor fuses the add and the ReLU into its GEMM, where each
+    oneDNN conv call it would make instead costs a fixed overhead.
     """
+    if _compiled_pointwise(conv, x):
+        out = nn.functional.linear(
+            x.permute(0, 2, 3, 1), conv.weight.flatten(1), conv.bias)
+        if residual is not None:
+            out = out + residual.permute(0, 2, 3, 1)
+        if relu:
+            out = torch.relu(out)
+        return out.permute(0, 3, 1, 2)
     if conv.bias is not None and onednn_applies(x):
         weight = conv.weight if packed is None else packed.get(conv, x)
         args = (list(conv.padding), list(conv.stride), list(conv.dilation),

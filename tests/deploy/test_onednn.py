@@ -37,6 +37,36 @@ def test_fused_calls_compute_conv_relu_and_residual(memory_format):
             layer(x, relu=True, residual=x), (plain + x).relu(), atol=1e-5)
 
 
+@pytest.mark.parametrize('memory_format,as_linear',
+                         [(torch.channels_last, True),
+                          (torch.contiguous_format, False)])
+def test_compiled_pointwise_convs_become_matrix_products(
+        memory_format, as_linear):
+    """Traced for inductor, a folded 1x1 conv over a channels_last map is
+    a linear (with its add and ReLU), computing the conv's answer; an
+    NCHW map and a 3x3 conv keep the conv."""
+    pointwise, spatial = _folded(16, 16, 1), _folded(16, 16, 3)
+    graphs = []
+
+    def record(gm, inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    def forward(x):
+        return spatial(pointwise(x, relu=True, residual=x))
+
+    x = torch.randn(2, 16, 7, 9).contiguous(memory_format=memory_format)
+    with torch.inference_mode():
+        got = torch.compile(forward, backend=record, fullgraph=True)(x)
+        plain = F.conv2d(x, pointwise.conv.weight, pointwise.conv.bias)
+        want = F.conv2d((plain + x).relu(), spatial.conv.weight,
+                        spatial.conv.bias, padding=1)
+    assert torch.allclose(got, want, atol=1e-5)
+    targets = [str(n.target) for g in graphs for n in g.graph.nodes]
+    assert sum('linear' in t for t in targets) == int(as_linear)
+    assert sum('conv2d' in t for t in targets) == 2 - int(as_linear)
+
+
 def test_weights_are_packed_once_per_shape_and_repacked_after_edits():
     layer = _folded()
     x = torch.randn(2, 16, 8, 8)
