@@ -14,7 +14,8 @@ CPU_OPTIONS = dict(freezing=True, cpp_wrapper=True)
 # input shape (frozen weights are guarded by identity), at most
 # ``recompile_limit`` (8) for all instances together, and past it runs the
 # model eagerly without a word: a benchmark compiling M0-M5 in one process
-# timed M4 and M5 eager. Here the limit is higher, and hitting it an error.
+# most likely timed M4 and M5 eager. Here the limit is higher, and hitting
+# it is an error.
 DYNAMO_OPTIONS = dict(recompile_limit=64, fail_on_recompile_limit_hit=True)
 
 
