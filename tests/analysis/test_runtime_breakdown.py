@@ -9,7 +9,7 @@ from efficientvit_mm.analysis.runtime_breakdown import (enclosing_role,
                                                         event_us, parse_roles,
                                                         profiler_activities)
 from efficientvit_mm.errors import UserError
-from helpers import load_tool
+from helpers import load_tool, tool_exit_status
 from helpers.tiny_models import build_tiny, write_tiny_config
 from helpers.tool_outputs import png_size, read_csv
 
@@ -157,12 +157,7 @@ def test_device_cuda_is_checked_and_passed_on(monkeypatch):
 
 
 def run_breakdown(argv):
-    from efficientvit_mm.runtime.errors import exit_on_user_error
-    tool = load_tool('analysis/runtime_breakdown')
-    with pytest.raises(SystemExit) as exit:
-        exit_on_user_error('tools/analysis/runtime_breakdown.py', tool.main,
-                           argv)
-    return exit.value.code
+    return tool_exit_status('analysis/runtime_breakdown', argv)
 
 
 def test_tool_profiles_several_configs_side_by_side(tmp_path, capsys):

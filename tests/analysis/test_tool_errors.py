@@ -3,7 +3,7 @@ efficientvit_mm.runtime.errors) and exit status 1, before any long work."""
 import pytest
 import torch
 
-from helpers import load_tool
+from helpers import tool_exit_status
 from helpers.tiny_models import write_tiny_config
 
 M0 = 'configs/efficientvit_m0_in1k.py'
@@ -44,7 +44,6 @@ CASES = [
 
 @pytest.mark.parametrize('tool, argv, message', CASES)
 def test_bad_input_is_one_line(tool, argv, message, tmp_path, capsys):
-    from efficientvit_mm.runtime.errors import exit_on_user_error
     broken = tmp_path / 'images'
     broken.mkdir()
     (broken / 'a.jpg').write_bytes(b'not a jpeg')
@@ -54,9 +53,7 @@ def test_bad_input_is_one_line(tool, argv, message, tmp_path, capsys):
         if a in ('RESNET', 'SWIN') else named.get(a, a) for a in argv
     ] + ['--out-dir', str(tmp_path / 'out')]
     prog = f'tools/analysis/{tool}.py'
-    with pytest.raises(SystemExit) as exit:
-        exit_on_user_error(prog, load_tool(f'analysis/{tool}').main, argv)
-    assert exit.value.code == 1
+    assert tool_exit_status(f'analysis/{tool}', argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f'{prog}: error: ')
     assert message in err[0]

@@ -1,5 +1,6 @@
 """compile_for_inference: torch.compile with inductor's freezing on the
 CPU (weights become constants of the graph, pre-packed for oneDNN)."""
+import pytest
 import torch
 
 from efficientvit_mm.deploy.compiled import compile_for_inference
@@ -29,8 +30,6 @@ def test_past_the_recompile_limit_is_an_error_not_eager(monkeypatch):
     """Each model instance compiles its own frozen graph; past dynamo's
     limit on those, a call fails instead of running eagerly unnoticed
     (the limit is lowered to 1 here: the second instance passes it)."""
-    import pytest
-
     from efficientvit_mm.deploy import compiled
     monkeypatch.setitem(compiled.DYNAMO_OPTIONS, 'recompile_limit', 1)
 

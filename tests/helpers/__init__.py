@@ -51,3 +51,16 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def tool_exit_status(name: str, argv) -> int:
+    """The status ``python tools/<name>.py ARGV`` exits with, run in this
+    process the way its ``__main__`` runs it: ``main`` under
+    :func:`efficientvit_mm.runtime.errors.exit_on_user_error` (an error the
+    user can fix prints its short message to stderr)."""
+    from efficientvit_mm.runtime.errors import exit_on_user_error
+    try:
+        exit_on_user_error(f'tools/{name}.py', load_tool(name).main, argv)
+    except SystemExit as stop:
+        return stop.code
+    raise AssertionError(f'tools/{name}.py did not exit')

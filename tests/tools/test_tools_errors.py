@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from efficientvit_mm.runtime import (PreflightError, check_datasets,
                                      load_config, preflight_train)
-from helpers import ROOT, load_tool, run_tool
+from helpers import ROOT, load_tool, run_tool, tool_exit_status
 
 M4 = osp.join(ROOT, 'configs', 'retinanet_efficientvit_m4_coco.py')
 MASK = osp.join(ROOT, 'configs', 'mask_rcnn_efficientvit_m4_coco.py')
@@ -152,12 +152,9 @@ def test_plot_curves(tmp_path, capsys):
     with open(out, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     # an unknown key: one short message and status 1, as every tool
-    from efficientvit_mm.runtime.errors import exit_on_user_error
-    with pytest.raises(SystemExit) as exit_:
-        exit_on_user_error(
-            'tools/analysis/plot_curves.py', plot.main,
-            [str(tmp_path / 'run'), '--keys', 'nope', '--out', out])
-    assert exit_.value.code == 1
+    assert tool_exit_status(
+        osp.join('analysis', 'plot_curves'),
+        [str(tmp_path / 'run'), '--keys', 'nope', '--out', out]) == 1
     message = capsys.readouterr().err
     assert 'nope' in message and 'Traceback' not in message
 
