@@ -4,7 +4,7 @@
 dense heads) to bfloat16: their weights are cast once, their inputs are
 cast on the way in, their outputs back to fp32 on the way out. The folded
 convolutions then run through oneDNN's bf16 kernels (with the ReLU and
-residual adds fused, see :mod:`.onednn`) and the attention's matrix products
+residual adds fused, see :mod:`.cpu_conv`) and the attention's matrix products
 in bf16; what follows the parts (box decoding, NMS, resizing, argmax) stays
 in fp32, so coordinates keep their precision.
 """

@@ -12,7 +12,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint.loading import load_backbone_checkpoint
-from ...deploy.onednn import cache_sized_groups
+from ...deploy.cpu_conv import cache_sized_groups
 from ...errors import ConfigValueError
 from ..layers import (CascadedGroupAttention, ConvNorm, DWConvFFN,
                       PatchMerging, is_channels_last)

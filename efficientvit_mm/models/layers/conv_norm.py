@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...deploy.onednn import PackedWeights, fused_conv
+from ...deploy.cpu_conv import FoldedConvRunner, plain_conv, runner_applies
 
 
 def bn_affine(bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -39,9 +39,10 @@ class ConvNorm(nn.Module):
     the conv in place: ``conv`` gains a bias and ``bn`` becomes
     ``nn.Identity``, so the state-dict keys of a fused model are
     ``conv.weight``/``conv.bias``; ``deploy=True`` builds that structure
-    directly. A folded layer runs conv, add and ReLU as one oneDNN call on
-    the CPU at inference (:mod:`efficientvit_mm.deploy.onednn`), with its
-    weight packed once; only folded layers carry that packed state.
+    directly. A folded layer runs conv, add and ReLU as one call of the
+    cheapest CPU kernel at inference
+    (:class:`efficientvit_mm.deploy.cpu_conv.FoldedConvRunner`, with its
+    weight packed once); only folded layers carry that runner.
 
     Shape: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
     """
@@ -53,10 +54,10 @@ class ConvNorm(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                               padding, groups=groups, bias=deploy)
-        self.packed: Optional[PackedWeights] = None
+        self.runner: Optional[FoldedConvRunner] = None
         if deploy:
             self.bn = nn.Identity()
-            self.packed = PackedWeights()
+            self.runner = FoldedConvRunner(self.conv)
         else:
             self.bn = build_norm_layer(norm_cfg, out_channels)[1]
             with torch.no_grad():  # residual branches start at zero
@@ -71,8 +72,13 @@ class ConvNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, relu: bool = False,
                 residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.fused:
-            return fused_conv(self.conv, self.packed, x, relu, residual)
+        runner = self.runner
+        if runner is None and self.fused:  # folded by mmcv's fuse_conv_bn
+            runner = self.runner = FoldedConvRunner(self.conv)
+        if runner is not None:
+            if runner_applies(x):
+                return runner(self.conv, x, relu, residual)
+            return plain_conv(self.conv, x, relu, residual)
         out = self.bn(self.conv(x))
         if residual is not None:
             out = out + residual
@@ -83,8 +89,8 @@ class ConvNorm(nn.Module):
         if not self.fused:
             self.conv = fold_bn_into_conv(self.conv, self.bn)
             self.bn = nn.Identity()
-        if self.packed is None:
-            self.packed = PackedWeights()
+        if self.runner is None:
+            self.runner = FoldedConvRunner(self.conv)
 
 
 class NormLinear(nn.Module):

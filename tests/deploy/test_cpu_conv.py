@@ -1,18 +1,19 @@
-"""The oneDNN fused inference path of folded convolutions."""
+"""How folded convolutions run at CPU inference (deploy.cpu_conv)."""
 import copy
+import pickle
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from efficientvit_mm.deploy import onednn
+from efficientvit_mm.deploy import cpu_conv
 from efficientvit_mm.models import EfficientViT
 from efficientvit_mm.models.layers import ConvNorm
 from efficientvit_mm.testing import randomise
 
-pytestmark = pytest.mark.skipif(onednn._POINTWISE is None,
-                                reason='this torch has no oneDNN pointwise op')
+pytestmark = pytest.mark.skipif(not cpu_conv.AVAILABLE,
+                                reason='this torch has no oneDNN operators')
 
 
 def _folded(cin=16, cout=32, k=3, groups=1):
@@ -21,20 +22,60 @@ def _folded(cin=16, cout=32, k=3, groups=1):
     return layer
 
 
+def _expected(layer, x, relu, residual):
+    conv = layer.conv
+    out = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
+                   groups=conv.groups)
+    if residual is not None:
+        out = out + residual
+    return out.relu() if relu else out
+
+
 @pytest.mark.parametrize('memory_format',
                          [torch.contiguous_format, torch.channels_last])
-def test_fused_calls_compute_conv_relu_and_residual(memory_format):
-    layer = _folded(16, 16, 3, groups=16)
+@pytest.mark.parametrize('kind',
+                         ['depthwise', 'pointwise_small', 'pointwise_large'])
+def test_runner_computes_conv_relu_and_residual(memory_format, kind,
+                                                monkeypatch):
+    """Every kernel the runner picks (oneDNN conv; a 1x1 conv as a BLAS
+    addmm or as a oneDNN linear) computes relu?(conv(x) + residual?);
+    channels_last maps stay channels_last."""
+    if kind == 'pointwise_large':  # every product counts as large
+        monkeypatch.setattr(cpu_conv, 'SMALL_PRODUCT', 0)
+    layer = (
+        _folded(16, 16, 3, groups=16) if kind == 'depthwise' else _folded(
+            16, 16, 1))
     x = torch.randn(2, 16, 9, 11).contiguous(memory_format=memory_format)
-    conv = layer.conv
     with torch.no_grad():
-        assert onednn.onednn_applies(x)
-        plain = F.conv2d(x, conv.weight, conv.bias, padding=1, groups=16)
-        assert torch.allclose(layer(x), plain, atol=1e-5)
-        assert torch.allclose(layer(x, relu=True), plain.relu(), atol=1e-5)
-        assert torch.allclose(layer(x, residual=x), plain + x, atol=1e-5)
-        assert torch.allclose(
-            layer(x, relu=True, residual=x), (plain + x).relu(), atol=1e-5)
+        assert cpu_conv.runner_applies(x)
+        for relu in (False, True):
+            for residual in (None, torch.randn_like(x)):
+                got = layer(x, relu=relu, residual=residual)
+                want = _expected(layer, x, relu, residual)
+                assert (got - want).abs().max() < 1e-5
+                if memory_format == torch.channels_last:
+                    assert got.is_contiguous(memory_format=memory_format)
+
+
+@pytest.mark.parametrize('small', [True, False])
+def test_pointwise_conv_reads_channel_slices_of_a_map_in_place(
+        small, monkeypatch):
+    """Attention heads feed their 1x1 convs channel slices of a
+    channels_last map: the conv reads them as strided rows (no copy) and
+    writes a channels_last map."""
+    monkeypatch.setattr(cpu_conv, 'SMALL_PRODUCT', 2**40 if small else 0)
+    layer = _folded(8, 24, 1)
+    x = torch.randn(2, 32, 7, 5).contiguous(memory_format=torch.channels_last)
+    part = x[:, 8:16]
+    assert not part.is_contiguous(memory_format=torch.channels_last)
+    rows = cpu_conv._rows(part)
+    assert rows is not None and rows.data_ptr() == part.data_ptr()
+    with torch.no_grad():
+        got = layer(part, relu=True)
+        want = _expected(layer, part.contiguous(), True, None)
+    assert (got - want).abs().max() < 1e-5
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert cpu_conv._rows(torch.randn(2, 8, 3, 3)) is None  # NCHW
 
 
 @pytest.mark.parametrize('memory_format,as_linear',
@@ -67,23 +108,46 @@ def test_compiled_pointwise_convs_become_matrix_products(
     assert sum('conv2d' in t for t in targets) == 2 - int(as_linear)
 
 
-def test_weights_are_packed_once_per_shape_and_repacked_after_edits():
-    layer = _folded()
-    x = torch.randn(2, 16, 8, 8)
+@pytest.mark.parametrize('k', [3, 1])
+def test_weights_are_packed_once_per_shape_and_repacked_after_edits(
+        k, monkeypatch):
+    monkeypatch.setattr(cpu_conv, 'SMALL_PRODUCT', 0)  # 1x1: oneDNN linear
+    layer = _folded(16, 32, k)
+    x = torch.randn(2, 16, 8, 8).contiguous(memory_format=torch.channels_last)
+    packed = layer.runner.packed
     with torch.no_grad():
         layer(x)
         layer(x)
-        assert len(layer.packed._cache) == 1
-        layer(torch.randn(2, 16, 10, 8))
-        assert len(layer.packed._cache) == 2
+        assert len(packed) == 1
+        layer(
+            torch.randn(2, 16, 10,
+                        8).contiguous(memory_format=torch.channels_last))
+        assert len(packed) == 2
         layer.conv.weight.mul_(2)  # in-place edit: new version, new packing
         out = layer(x)
-        expected = F.conv2d(x, layer.conv.weight, layer.conv.bias, padding=1)
-    assert torch.allclose(out, expected, atol=1e-5)
+        assert len(packed) == 3
+    assert (out - _expected(layer, x, False, None)).abs().max() < 1e-5
     for shape in range(6):  # the cache keeps a few shapes only
         with torch.no_grad():
             layer(torch.randn(1, 16, 8 + shape, 8))
-    assert len(layer.packed._cache) <= onednn._MAX_PACKED_SHAPES
+    assert len(packed) <= cpu_conv.MAX_PACKED_SHAPES
+
+
+def test_inference_tensor_weights_run_unpacked(monkeypatch):
+    """A folded model copied under inference_mode has weights without a
+    version counter: the runner packs nothing and still computes the
+    conv."""
+    layer = _folded(16, 32, 1)
+    x = torch.randn(2, 16, 8, 8).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        twin = copy.deepcopy(layer)
+        twin.conv.weight = nn.Parameter(layer.conv.weight.clone())
+        assert twin.conv.weight.is_inference()
+        want = _expected(layer, x, True, None)
+        for small in (2**40, 0):
+            monkeypatch.setattr(cpu_conv, 'SMALL_PRODUCT', small)
+            assert (twin(x, relu=True) - want).abs().max() < 1e-5
+    assert not twin.runner.packed
 
 
 def test_autograd_and_tracing_take_the_plain_path():
@@ -108,7 +172,7 @@ def test_autograd_and_tracing_take_the_plain_path():
     assert 'aten::relu_' in graph and 'mkldnn' not in graph
 
 
-def test_deploy_model_with_packed_weights_deep_copies_and_matches():
+def test_deploy_model_with_packed_weights_copies_and_matches():
     model = randomise(EfficientViT('m0', window_size=(7, 7, 4))).eval()
     x = torch.randn(2, 3, 224,
                     224).contiguous(memory_format=torch.channels_last)
@@ -119,27 +183,40 @@ def test_deploy_model_with_packed_weights_deep_copies_and_matches():
         expected = model(x)
         first = fused(x)  # packs every weight
         twin = copy.deepcopy(fused)  # packed weights are not copied
+        assert all(not m.runner.packed for m in twin.modules()
+                   if isinstance(m, ConvNorm))
         second = twin(x)
-    for e, a, b in zip(expected, first, second):
+        third = pickle.loads(pickle.dumps(fused))(x)  # nor pickled
+    for e, a, b, c in zip(expected, first, second, third):
         assert (e - a).abs().max() <= 1e-4
-        assert torch.equal(a, b)
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
-def test_packed_state_exists_only_once_folded():
+def test_runner_exists_only_once_folded():
     """An unfolded layer computes relu(bn(conv(x)) + residual) with plain
-    ops and carries no packed weights; folding adds them."""
+    ops and carries no runner; folding adds one, and so does a first call
+    after mmcv's fuse_conv_bn."""
     layer = randomise(ConvNorm(4, 4)).eval()
     x = torch.randn(1, 4, 2, 2)
-    assert layer.packed is None and not layer.fused
+    assert layer.runner is None and not layer.fused
     with torch.no_grad():
         expected = (layer.bn(layer.conv(x)) + x).relu()
         assert torch.allclose(layer(x, relu=True, residual=x), expected)
         layer.fuse()
-        assert layer.packed is not None and layer.fused
+        assert layer.runner is not None and layer.fused
         assert torch.allclose(
             layer(x, relu=True, residual=x), expected, atol=1e-5)
     built_folded = ConvNorm(4, 4, deploy=True)
-    assert built_folded.fused and built_folded.packed is not None
+    assert built_folded.fused and built_folded.runner is not None
+    from mmcv.cnn import fuse_conv_bn
+    unfolded = randomise(ConvNorm(4, 4)).eval()
+    with torch.no_grad():
+        want = (unfolded.bn(unfolded.conv(x)) + x).relu()
+        by_mmcv = fuse_conv_bn(copy.deepcopy(unfolded))
+        assert by_mmcv.fused and by_mmcv.runner is None
+        assert torch.allclose(
+            by_mmcv(x, relu=True, residual=x), want, atol=1e-5)
+    assert by_mmcv.runner is not None
 
 
 def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
@@ -151,7 +228,7 @@ def test_deploy_stem_runs_large_batches_in_groups(monkeypatch):
         stem[i].fuse()
     x = torch.randn(5, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     # 8 x 32 x 32 first-map elements per image: groups of 2, 2 and 1
-    monkeypatch.setattr(onednn, '_GROUP_ELEMENTS', 8 * 32 * 32 * 2)
+    monkeypatch.setattr(cpu_conv, 'GROUP_ELEMENTS', 8 * 32 * 32 * 2)
     calls = []
     monkeypatch.setattr(
         stem, '_convs',
