@@ -9,8 +9,9 @@ with NMS) on one preprocessed 800x1333 image, batch 1, in each of:
 
 * ``eager``: as built (NCHW, fp32);
 * ``folded``: every BatchNorm folded into its conv (ours: switch_to_deploy,
-  whose convs then run through oneDNN's fused kernels; R18: mmcv's
-  fuse_conv_bn), channels_last, fp32;
+  whose convs then run with their ReLU and adds fused,
+  :mod:`efficientvit_mm.deploy.cpu_conv`; R18: mmcv's fuse_conv_bn),
+  channels_last, fp32;
 * ``bf16``: the folded model with its backbone, neck and head in bfloat16
   (fp32 in and out, so NMS and box decoding stay fp32), only on a CPU with
   bf16 matrix units;
