@@ -111,3 +111,23 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match='refusing to load.*could run '
                        'code'):
         model.init_weights()
+
+
+def test_group_norm_backbone_normalises_and_refuses_to_fold():
+    """A backbone built with another norm than BN applies it (it is never
+    taken for a folded layer), and deploy mode, which folds BN only, says
+    so instead of dropping the norm."""
+    from efficientvit_mm.deploy import switch_to_deploy
+    from efficientvit_mm.errors import ConfigValueError
+    from efficientvit_mm.models.layers import ConvNorm
+    layer = ConvNorm(16, 16, norm_cfg=dict(type='GN', num_groups=4)).eval()
+    torch.nn.init.normal_(layer.bn.weight)
+    x = torch.randn(2, 16, 5, 5)
+    with torch.no_grad():
+        assert not layer.fused
+        assert torch.equal(layer(x), layer.bn(layer.conv(x)))
+    model = EfficientViT('m0', norm_cfg=dict(type='GN', num_groups=8)).eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ConfigValueError, match="norm_cfg=dict\\(type='BN'\\)"):
+        switch_to_deploy(model)

@@ -8,6 +8,7 @@ from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...deploy.cpu_conv import FoldedConvRunner, plain_conv, runner_applies
+from ...errors import ConfigValueError
 
 
 def bn_affine(bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +68,10 @@ class ConvNorm(nn.Module):
     @property
     def fused(self) -> bool:
         """True once the norm is folded into the conv (by :meth:`fuse`,
-        ``deploy=True`` or mmcv's ``fuse_conv_bn``)."""
-        return not isinstance(self.bn, _BatchNorm)
+        ``deploy=True`` or mmcv's ``fuse_conv_bn``, which all leave an
+        ``nn.Identity`` in its place). Other norms (GN, LN) are never
+        folded."""
+        return isinstance(self.bn, nn.Identity)
 
     def forward(self, x: torch.Tensor, relu: bool = False,
                 residual: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -87,6 +90,13 @@ class ConvNorm(nn.Module):
     @torch.no_grad()
     def fuse(self) -> None:
         if not self.fused:
+            if not isinstance(self.bn, _BatchNorm):
+                raise ConfigValueError(
+                    f'deploy mode folds BatchNorm into the conv before it; '
+                    f'this layer normalises with {type(self.bn).__name__}, '
+                    f'which cannot be folded: build the model with '
+                    f"norm_cfg=dict(type='BN') to deploy it, or run it "
+                    f'unfolded')
             self.conv = fold_bn_into_conv(self.conv, self.bn)
             self.bn = nn.Identity()
         if self.runner is None:
@@ -113,7 +123,7 @@ class NormLinear(nn.Module):
 
     @property
     def fused(self) -> bool:
-        return not isinstance(self.bn, _BatchNorm)
+        return isinstance(self.bn, nn.Identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.bn(x)))
