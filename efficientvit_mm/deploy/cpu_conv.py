@@ -2,7 +2,7 @@
 
 After ``switch_to_deploy()`` every conv carries its folded BatchNorm as a
 bias, and its ReLU and residual add can go into the same call. On the CPU,
-at inference (no autograd, not traced, scripted, compiled or exported),
+at inference (no autograd, not traced, compiled or exported),
 :class:`FoldedConvRunner` runs it through the cheapest kernel that computes
 ``relu?(conv(x) + residual?)``:
 
@@ -14,8 +14,9 @@ at inference (no autograd, not traced, scripted, compiled or exported),
   - oneDNN's linear with its weight packed once and the ReLU or the add
     fused, for products of at least :data:`SMALL_PRODUCT` multiply-adds;
   - BLAS ``addmm`` below that: a call costs a few microseconds where a
-    oneDNN call costs about twenty, which is most of a small product's
-    time (attention's Q/K/V projections at stage 3 and beyond);
+    oneDNN call costs about twenty, a large share of a small product's
+    time (attention's Q/K/V projections, and the small maps of the last
+    stages);
 
 * **any other conv** (3x3, depthwise, strided, NCHW maps) goes through
   oneDNN's fused conv with its weight packed once per input shape (where
@@ -46,8 +47,8 @@ AVAILABLE = (None not in (_CONV, _REORDER_CONV, _LINEAR, _REORDER_LINEAR)
              and torch.backends.mkldnn.is_available())
 
 # multiply-adds below which a 1x1 conv runs as BLAS addmm rather than a
-# oneDNN linear (measured on an AMD EPYC, one thread: addmm is 10-30 us
-# faster up to about 4M, oneDNN 5-10% faster from about 6M)
+# oneDNN linear (measured on an AMD EPYC, Zen 4, one thread: addmm was 2-10
+# us faster per call up to 4M, oneDNN 4-11% faster from 6M up)
 SMALL_PRODUCT = 4 * 2**20
 # packed weights kept per conv: one per input shape, the latest few
 MAX_PACKED_SHAPES = 4
