@@ -68,12 +68,13 @@ def _dtypes() -> tuple:
 DTYPES = _dtypes()
 
 
-def cpu_inference(x: torch.Tensor) -> bool:
+def cpu_inference(x: torch.Tensor, compiled_too: bool = False) -> bool:
     """Whether ``x`` is a 4-d CPU map of an inference call (no autograd)
-    that is not being traced (TorchScript, ONNX export) or compiled."""
+    that is not being traced (TorchScript, ONNX export) nor, unless
+    ``compiled_too``, compiled."""
     return (not torch.is_grad_enabled() and x.is_cpu and x.dim() == 4
             and not torch._C._get_tracing_state()
-            and not torch.compiler.is_compiling())
+            and (compiled_too or not torch.compiler.is_compiling()))
 
 
 def runner_applies(x: torch.Tensor) -> bool:
@@ -234,8 +235,7 @@ def cache_sized_groups(x: torch.Tensor, conv: nn.Conv2d) -> List[torch.Tensor]:
     inference batch sizes; running the stem part by part gives the same
     result faster, eager or compiled.
     """
-    if (not x.is_cpu or x.dim() != 4 or torch.is_grad_enabled()
-            or torch._C._get_tracing_state() or x.shape[0] < 2):
+    if not cpu_inference(x, compiled_too=True) or x.shape[0] < 2:
         return [x]
     stride = conv.stride[0] * conv.stride[1]
     per_image = conv.out_channels * x[0, 0].numel() // stride
