@@ -196,7 +196,7 @@ def _compiled_pointwise(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     """Whether ``conv`` is a biased 1x1 conv over a channels_last CPU map
     being compiled for inference (see :func:`plain_conv`)."""
     return (conv.bias is not None and torch.compiler.is_compiling()
-            and not torch.is_grad_enabled() and x.is_cpu and x.dim() == 4
+            and cpu_inference(x, compiled_too=True)
             and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
             and conv.padding == (0, 0) and conv.groups == 1
             and x.is_contiguous(memory_format=torch.channels_last))
