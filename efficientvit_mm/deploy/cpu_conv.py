@@ -165,30 +165,24 @@ class FoldedConvRunner:
         channels_last."""
         n, c, h, w = x.shape
         m, out = rows.shape[0], self.out_channels
+        addend = None if residual is None else residual.permute(
+            0, 2, 3, 1).reshape(m, out)
         if m * c * out < SMALL_PRODUCT:
             matrix = weight.flatten(1).t()
-            if residual is None:
-                y = torch.addmm(bias, rows, matrix)
-            else:
-                y = torch.addmm(
-                    residual.permute(0, 2, 3, 1).reshape(m, out), rows,
-                    matrix).add_(bias)
-            if relu:
-                y.relu_()
+            y = torch.addmm(bias, rows, matrix) if addend is None else \
+                torch.addmm(addend, rows, matrix).add_(bias)
         else:
             matrix = self._packed(weight, m,
                                   lambda w: _REORDER_LINEAR(w.flatten(1), m),
                                   lambda w: w.flatten(1))
-            if residual is None:
+            if addend is None:  # the ReLU fused
                 y = _LINEAR(rows, matrix, bias, 'relu' if relu else 'none', [],
                             '')
+                relu = False
             else:
-                y = _LINEAR.binary(
-                    rows,
-                    residual.permute(0, 2, 3, 1).reshape(m, out), matrix, bias,
-                    'add')
-                if relu:
-                    y.relu_()
+                y = _LINEAR.binary(rows, addend, matrix, bias, 'add')
+        if relu:
+            y.relu_()
         return y.view(n, h, w, out).permute(0, 3, 1, 2)
 
 
