@@ -12,7 +12,7 @@
 # Environment knobs:
 #   EVIT_VENV       virtual environment to create/use        (default: <repo>/.venv)
 #   EVIT_PYTHON     interpreter used to create it             (default: python3)
-#   EVIT_CACHE      where built mmcv wheels are kept          (default: ~/.cache/efficientvit_mm)
+#   EVIT_CACHE      where built mmcv wheels and our CPU kernels are kept (default: ~/.cache/efficientvit_mm)
 #   EVIT_MMCV_CUDA  auto | 1 | 0: build mmcv's CUDA ops        (default: auto = torch has CUDA,
 #                   nvcc exists and a GPU is visible; 1 forces it, e.g. on a GPU-less build host,
 #                   with TORCH_CUDA_ARCH_LIST naming the target GPUs)
@@ -43,7 +43,8 @@ stamp_inputs() {
 STAMP_FILE="$VENV/.efficientvit_mm_setup"
 STAMP="$(stamp_inputs | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$STAMP" ] &&
-    "$PY" -c "import mmcv._ext, mmdet, mmseg, mmpretrain, mmdeploy, onnxruntime, efficientvit_mm, flake8, isort, mim, pandas, seaborn, psutil" >/dev/null 2>&1; then
+    "$PY" -c "import mmcv._ext, mmdet, mmseg, mmpretrain, mmdeploy, onnxruntime, efficientvit_mm, flake8, isort, mim, pandas, seaborn, psutil
+from efficientvit_mm.deploy import native; assert native.load(build_missing=False)" >/dev/null 2>&1; then
     say "environment $VENV is up to date"
     exit 0
 fi
@@ -167,6 +168,10 @@ say "installing onnx, onnxruntime and mmdeploy"
 "${PIP[@]}" install -q -r "$ROOT/requirements/deploy.txt" -c "$CONSTRAINTS"
 "${PIP[@]}" install -q --no-deps -r "$ROOT/requirements/mmdeploy.txt"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+
+# ---- 5. our CPU kernels (deploy/csrc), compiled against this torch, cached by source --
+say "building efficientvit_mm's CPU kernels (about 40 s on 2 cores, once per torch and source)"
+"$PY" -m efficientvit_mm.deploy.native || die "could not build efficientvit_mm's CPU kernels (see above)"
 
 "$PY" - <<'EOF' || die "the installed stack does not import"
 import mmcv, mmcv._ext, mmdet, mmseg, mmpretrain, mmengine, torch, numpy

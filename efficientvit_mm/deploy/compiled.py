@@ -4,6 +4,8 @@ from typing import Union
 import torch
 import torch.nn as nn
 
+from . import native
+
 # inductor settings for CPU inference: ``freezing`` folds the weights into
 # the graph as constants (pre-packed for oneDNN, convs fused with their ReLU
 # and residual adds); ``cpp_wrapper`` calls the kernels from generated C++
@@ -45,4 +47,6 @@ def compile_for_inference(model: nn.Module,
     it without autograd (``torch.inference_mode()`` or ``no_grad``), where
     freezing applies; each new input shape compiles again."""
     cpu = torch.device(device).type == 'cpu'
+    if cpu:  # loaded before tracing, which then writes calls of them
+        native.available()
     return CompiledForInference(model, CPU_OPTIONS if cpu else {})

@@ -18,9 +18,15 @@ at inference (no autograd, not traced, compiled or exported),
     time (attention's Q/K/V projections, and the small maps of the last
     stages);
 
-* **any other conv** (3x3, depthwise, strided, NCHW maps) goes through
-  oneDNN's fused conv with its weight packed once per input shape (where
-  ``F.conv2d`` would reorder it on every call).
+* a **depthwise conv over such a map** (3x3, 5x5 or 7x7, stride 1 or 2,
+  fp32, channels a multiple of 16) goes through our own kernel
+  (:mod:`efficientvit_mm.deploy.native`), which costs a few microseconds to
+  enter where oneDNN's costs 20-40; in a compiled model too;
+
+* **any other conv** (the stem's 3x3, NCHW maps, and depthwise convs where
+  our kernels are not built) goes through oneDNN's fused conv with its
+  weight packed once per input shape (where ``F.conv2d`` would reorder it on
+  every call).
 
 For a small network of small layers such as EfficientViT the fixed cost of
 each call is a large share of CPU inference time; the runner keeps the
@@ -37,6 +43,8 @@ from typing import List, Optional
 
 import torch
 import torch.nn as nn
+
+from . import native
 
 _MKLDNN = getattr(torch.ops, 'mkldnn', None)
 _CONV = getattr(_MKLDNN, '_convolution_pointwise', None)
@@ -83,6 +91,24 @@ def runner_applies(x: torch.Tensor) -> bool:
     return AVAILABLE and cpu_inference(x) and x.dtype in DTYPES
 
 
+def native_depthwise(conv: nn.Conv2d) -> bool:
+    """Whether our depthwise kernel can compute ``conv`` (given an fp32 map
+    with channels innermost): a biased depthwise conv, square 3, 5 or 7
+    kernel, stride 1 or 2, no dilation, channels a multiple of 16."""
+    k, s, p = conv.kernel_size, conv.stride, conv.padding
+    return (conv.groups == conv.in_channels == conv.out_channels
+            and conv.in_channels % 16 == 0 and conv.bias is not None
+            and k[0] == k[1] and k[0] in (3, 5, 7) and s[0] == s[1]
+            and s[0] in (1, 2) and p[0] == p[1] and 0 <= p[0] < k[0]
+            and conv.dilation == (1, 1) and conv.padding_mode == 'zeros')
+
+
+def depthwise_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A depthwise conv's (C, 1, K, K) weight as the (K, K, C) our kernel
+    reads."""
+    return weight[:, 0].permute(1, 2, 0).contiguous()
+
+
 def _rows(x: torch.Tensor) -> Optional[torch.Tensor]:
     """The (N*H*W, C) rows of a map whose channels are its innermost
     dimension, as a view; None for any other layout."""
@@ -113,6 +139,7 @@ class FoldedConvRunner:
         self.conv_args = (list(conv.padding), list(conv.stride),
                           list(conv.dilation), conv.groups)
         self.out_channels = conv.out_channels
+        self.depthwise = native_depthwise(conv)
         self.packed: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
 
     def __getstate__(self):
@@ -145,6 +172,9 @@ class FoldedConvRunner:
         rows = _rows(x) if self.pointwise else None
         if rows is not None:
             return self._matmul(weight, bias, x, rows, relu, residual)
+        if (self.depthwise and x.dtype == torch.float32 and x.stride(1) == 1
+                and native.available()):
+            return self._depthwise(weight, bias, x, relu, residual)
         packed = self._packed(
             weight, x.shape,
             lambda w: _REORDER_CONV(w, *self.conv_args[:3], self.conv_args[3],
@@ -159,6 +189,14 @@ class FoldedConvRunner:
         )
         return _CONV.binary(x, residual, packed, bias, *self.conv_args, 'add',
                             None, 'relu' if relu else None, [], None)
+
+    def _depthwise(self, weight, bias, x, relu, residual):
+        """Our depthwise kernel, written channels_last."""
+        if residual is not None and residual.stride(1) != 1:
+            residual = residual.contiguous(memory_format=torch.channels_last)
+        return native.depthwise_conv2d(
+            x, self._packed(weight, None, depthwise_weight), bias,
+            self.conv_args[1][0], self.conv_args[0][0], residual, relu)
 
     def _matmul(self, weight, bias, x, rows, relu, residual):
         """A 1x1 conv as (N*H*W, C_in) x (C_in, C_out), written
@@ -204,8 +242,17 @@ def plain_conv(conv: nn.Conv2d, x: torch.Tensor, relu: bool = False,
     Compiled by inductor on the CPU, a 1x1 conv over a channels_last map is
     written as the matrix product it is, (N*H*W, C_in) x (C_in, C_out):
     inductor fuses the add and the ReLU into its GEMM, where each oneDNN
-    conv call it would make instead costs a fixed overhead.
+    conv call it would make instead costs a fixed overhead. A depthwise conv
+    our kernel serves is written as a call of it (its weight rearranged
+    once, when the graph's weights are frozen), where ``compile_for_inference``
+    has loaded the kernels.
     """
+    if (torch.compiler.is_compiling() and native.loaded()
+            and native_depthwise(conv) and x.dtype == torch.float32
+            and x.stride(1) == 1 and cpu_inference(x, compiled_too=True)):
+        return native.depthwise_conv2d(x, depthwise_weight(conv.weight),
+                                       conv.bias, conv.stride[0],
+                                       conv.padding[0], residual, relu)
     if _compiled_pointwise(conv, x):
         out = nn.functional.linear(
             x.permute(0, 2, 3, 1), conv.weight.flatten(1), conv.bias)

@@ -48,3 +48,23 @@ def test_past_the_recompile_limit_is_an_error_not_eager(monkeypatch):
             else:
                 with pytest.raises(Exception, match='recompile_limit'):
                     fn(x)
+
+
+def test_cpu_compile_runs_our_depthwise_kernel():
+    """Through inductor (frozen weights, C++ wrapper) a folded depthwise
+    conv calls our kernel and gives the conv's answer."""
+    from efficientvit_mm.deploy import native
+    from efficientvit_mm.models.layers import ConvNorm
+    from efficientvit_mm.testing import randomise
+    assert native.load(build_missing=False), native._state.get('error')
+    layer = randomise(ConvNorm(32, 32, 3, 1, 1, groups=32)).eval()
+    layer.fuse()
+    x = torch.randn(2, 32, 7, 7).contiguous(memory_format=torch.channels_last)
+    compiled = compile_for_inference(layer, 'cpu')
+    with torch.inference_mode():
+        want = torch.nn.functional.conv2d(x, layer.conv.weight,
+                                          layer.conv.bias, padding=1,
+                                          groups=32)
+        got, (code, ) = torch._inductor.utils.run_and_get_code(compiled, x)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert 'depthwise_conv2d' in code

@@ -1,0 +1,160 @@
+"""Our compiled CPU kernels: build, load, and whether they are there.
+
+``csrc/depthwise_conv.cpp`` defines
+``torch.ops.efficientvit_mm.depthwise_conv2d`` (a folded depthwise conv with
+its residual add and ReLU, over channels_last maps). It is built against the
+installed torch, once, by ``tools/setup_env.sh`` (``python -m
+efficientvit_mm.deploy.native``), into ``$EVIT_CACHE/kernels`` (default
+``~/.cache/efficientvit_mm/kernels``), in a folder named after the torch
+version, the Python version, the machine architecture and a hash of the
+source, so an edited source or another torch gets its own build. The library
+is compiled for several x86-64 levels and picks its code on load, so a cache
+shared by different CPUs stays valid.
+
+Where the library is missing, the first call of :func:`available` builds it
+(about 40 s on 2 cores, logged). Where it cannot be built (no C++ compiler),
+it logs one warning with the reason and the kernels' callers use oneDNN
+instead: the results are the same, only slower.
+"""
+import hashlib
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+NAME = 'efficientvit_mm_kernels'
+SOURCES = (Path(__file__).parent / 'csrc' / 'depthwise_conv.cpp', )
+# not -march=native: the source picks its instruction set at load time
+CFLAGS = ['-O3', '-Wno-psabi']
+
+_state: dict = {}  # 'ok': bool once decided, 'error': why not
+
+
+def build_dir() -> Path:
+    """Where the library for this torch, Python and source lives."""
+    digest = hashlib.sha256()
+    for source in SOURCES:
+        digest.update(source.read_bytes())
+    digest.update(' '.join(CFLAGS).encode())
+    tag = (f'torch{torch.__version__}-py{sys.version_info[0]}'
+           f'{sys.version_info[1]}-{platform.machine()}-'
+           f'{digest.hexdigest()[:12]}')
+    root = os.environ.get('EVIT_CACHE') or Path.home() / '.cache' / \
+        'efficientvit_mm'
+    return Path(root) / 'kernels' / tag
+
+
+def _registered() -> bool:
+    return hasattr(torch.ops, 'efficientvit_mm') and hasattr(
+        torch.ops.efficientvit_mm, 'depthwise_conv2d')
+
+
+def library_path() -> Path:
+    return build_dir() / f'{NAME}.so'
+
+
+def build(verbose: bool = False) -> Path:
+    """Compile the kernels for this torch (a no-op when already built) and
+    return the library's path. Raises what the compiler raised."""
+    from torch.utils import cpp_extension
+    folder = build_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    cpp_extension.load(NAME, [str(s) for s in SOURCES], extra_cflags=CFLAGS,
+                       build_directory=str(folder), is_python_module=False,
+                       verbose=verbose)
+    return library_path()
+
+
+def load(build_missing: bool = True) -> bool:
+    """Load the kernels, building them first if missing and
+    ``build_missing``. True when ``torch.ops.efficientvit_mm`` has them;
+    decided once per process."""
+    if 'ok' in _state:
+        return _state['ok']
+    ok, error = _registered(), None
+    if not ok:
+        path = library_path()
+        try:
+            if not path.exists():
+                if not build_missing:
+                    raise FileNotFoundError(f'{path} is not built')
+                logger.warning(
+                    'building efficientvit_mm CPU kernels for torch %s '
+                    '(once, about 40 s on 2 cores) in %s', torch.__version__,
+                    path.parent)
+                build()
+            if not _registered():
+                torch.ops.load_library(str(path))
+            ok = _registered()
+        except Exception as exc:  # compiler missing, build failed, bad .so
+            error = f'{type(exc).__name__}: {str(exc).strip()[-500:]}'
+    if ok:
+        _register_fake()
+    elif build_missing:
+        logger.warning(
+            'efficientvit_mm CPU kernels unavailable (%s); depthwise convs '
+            'run through oneDNN instead (same results, slower). Run '
+            '`python -m efficientvit_mm.deploy.native` to see the build.',
+            error)
+    _state.update(ok=ok, error=error)
+    return ok
+
+
+def loaded() -> bool:
+    """Whether the kernels are loaded, without trying to load them."""
+    return _state.get('ok', False)
+
+
+def available() -> bool:
+    """Whether the kernels can be called (building them if needed)."""
+    return _state['ok'] if 'ok' in _state else load()
+
+
+def _register_fake() -> None:
+    """Shape functions, so that ``torch.compile`` can trace the ops."""
+    if _state.get('fake'):
+        return
+
+    @torch.library.register_fake('efficientvit_mm::depthwise_conv2d')
+    def _(x, weight, bias, stride, padding, residual, relu):
+        k = weight.shape[0]
+        n, c, h, w = x.shape
+        out = ((h + 2 * padding - k) // stride + 1,
+               (w + 2 * padding - k) // stride + 1)
+        return x.new_empty((n, c) +
+                           out).contiguous(memory_format=torch.channels_last)
+
+    _state['fake'] = True
+
+
+def depthwise_conv2d(x: torch.Tensor, weight_kkc: torch.Tensor,
+                     bias: torch.Tensor, stride: int, padding: int,
+                     residual: Optional[torch.Tensor] = None,
+                     relu: bool = False) -> torch.Tensor:
+    """``relu?(depthwise_conv(x) + bias + residual?)``, channels_last.
+
+    x: (N, C, H, W) fp32 with channels innermost, C a multiple of 16;
+    weight_kkc: (K, K, C) contiguous (K = 3, 5 or 7); stride 1 or 2.
+    Call only where :func:`available`.
+    """
+    return torch.ops.efficientvit_mm.depthwise_conv2d(x, weight_kkc, bias,
+                                                      stride, padding,
+                                                      residual, relu)
+
+
+if __name__ == '__main__':
+    logging.basicConfig(level=logging.INFO, format='[kernels] %(message)s')
+    print(f'[kernels] building in {build_dir()}', flush=True)
+    try:
+        build(verbose='-v' in sys.argv)
+    except Exception as exc:  # the compiler's output is in the message
+        sys.exit(f'[kernels] build failed: {exc}')
+    if not load(build_missing=False):
+        sys.exit(f'[kernels] built, but loading failed: {_state["error"]}')
+    print(f'[kernels] ready: {library_path()}')
