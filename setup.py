@@ -18,7 +18,7 @@ setup(
     packages=find_packages(include=['efficientvit_mm', 'efficientvit_mm.*']),
     # the CPU kernels' source, compiled against the installed torch at first
     # use or by tools/setup_env.sh (efficientvit_mm/deploy/native.py)
-    package_data={'efficientvit_mm.deploy': ['csrc/*.cpp']},
+    package_data={'efficientvit_mm.deploy': ['csrc/*.cpp', 'csrc/*.h']},
     python_requires='>=3.8',
     # The exact, verified stack is pinned in requirements/ and installed by
     # tools/setup_env.sh (mmcv must be built from source with its ops).

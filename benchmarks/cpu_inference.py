@@ -8,8 +8,9 @@ For each arch, timed interleaved in one process:
 * ``timm eager``: timm's efficientvit_m* with the same weights, as shipped
   (eager, NCHW);
 * ``eager`` / ``deploy``: ours as built / BatchNorm folded (convs with
-  their ReLU and adds fused, :mod:`efficientvit_mm.deploy.cpu_conv`),
-  channels_last, fp32;
+  their ReLU and adds fused, :mod:`efficientvit_mm.deploy.cpu_conv`;
+  depthwise convs and attention heads through our kernels,
+  :mod:`efficientvit_mm.deploy.native`), channels_last, fp32;
 * ``compile``: the deploy model through ``torch.compile`` with inductor's
   weight freezing and C++ wrapper
   (:func:`efficientvit_mm.deploy.compiled.compile_for_inference`), fp32;

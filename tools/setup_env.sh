@@ -171,7 +171,7 @@ say "installing onnx, onnxruntime and mmdeploy"
 
 # ---- 5. our CPU kernels (deploy/csrc), compiled against this torch, cached by source --
 say "building efficientvit_mm's CPU kernels (about 40 s on 2 cores, once per torch and source)"
-"$PY" -m efficientvit_mm.deploy.native || die "could not build efficientvit_mm's CPU kernels (see above)"
+"$PY" "$ROOT/tools/build_kernels.py" || die "could not build efficientvit_mm's CPU kernels (see above)"
 
 "$PY" - <<'EOF' || die "the installed stack does not import"
 import mmcv, mmcv._ext, mmdet, mmseg, mmpretrain, mmengine, torch, numpy

@@ -1,15 +1,16 @@
 """Our compiled CPU kernels: build, load, and whether they are there.
 
-``csrc/depthwise_conv.cpp`` defines
-``torch.ops.efficientvit_mm.depthwise_conv2d`` (a folded depthwise conv with
-its residual add and ReLU, over channels_last maps). It is built against the
-installed torch, once, by ``tools/setup_env.sh`` (``python -m
-efficientvit_mm.deploy.native``), into ``$EVIT_CACHE/kernels`` (default
-``~/.cache/efficientvit_mm/kernels``), in a folder named after the torch
-version, the Python version, the machine architecture and a hash of the
-source, so an edited source or another torch gets its own build. The library
-is compiled for several x86-64 levels and picks its code on load, so a cache
-shared by different CPUs stays valid.
+``csrc/`` defines ``torch.ops.efficientvit_mm.depthwise_conv2d`` (a folded
+depthwise conv with its residual add and ReLU, over channels_last maps) and
+``torch.ops.efficientvit_mm.window_attention`` (one attention head over
+windows: scores, bias, softmax and the weighted sum of values in one call). It
+is built against the installed torch, once, by ``tools/setup_env.sh``
+(``tools/build_kernels.py``), into ``$EVIT_CACHE/kernels``
+(default ``~/.cache/efficientvit_mm/kernels``), in a folder named after the
+torch version, the Python version, the machine architecture and a hash of the
+sources and of the CPU's instruction-set flags: the library is compiled for
+the CPU it is built on (``-march=native``), and another torch, an edited
+source or another CPU sharing the cache gets a build of its own.
 
 Where the library is missing, the first call of :func:`available` builds it
 (about 40 s on 2 cores, logged). Where it cannot be built (no C++ compiler),
@@ -29,18 +30,35 @@ import torch
 logger = logging.getLogger(__name__)
 
 NAME = 'efficientvit_mm_kernels'
-SOURCES = (Path(__file__).parent / 'csrc' / 'depthwise_conv.cpp', )
-# not -march=native: the source picks its instruction set at load time
-CFLAGS = ['-O3', '-Wno-psabi']
+CSRC = Path(__file__).parent / 'csrc'
+SOURCES = tuple(CSRC / name for name in ('ops.cpp', 'depthwise_conv.cpp',
+                                         'window_attention.cpp'))
+OPS = ('depthwise_conv2d', 'window_attention')
+# for the CPU it is built on; build_dir() keys the build on that CPU's
+# instruction-set flags, so that a cache shared by other CPUs never serves
+# them code they cannot run
+CFLAGS = ['-O3', '-march=native', '-Wno-psabi']
 
 _state: dict = {}  # 'ok': bool once decided, 'error': why not
 
 
+def cpu_flags() -> str:
+    """The instruction-set flags of this CPU (Linux), else its name."""
+    try:
+        with open('/proc/cpuinfo') as info:
+            for line in info:
+                if line.startswith(('flags', 'Features')):
+                    return ' '.join(sorted(line.split(':', 1)[1].split()))
+    except OSError:
+        pass
+    return f'{platform.machine()} {platform.processor()}'
+
+
 def build_dir() -> Path:
-    """Where the library for this torch, Python and source lives."""
-    digest = hashlib.sha256()
-    for source in SOURCES:
-        digest.update(source.read_bytes())
+    """Where the library for this torch, Python, CPU and source lives."""
+    digest = hashlib.sha256(cpu_flags().encode())
+    for source in sorted(CSRC.glob('*.[ch]*')):  # sources and header
+        digest.update(source.name.encode() + source.read_bytes())
     digest.update(' '.join(CFLAGS).encode())
     tag = (f'torch{torch.__version__}-py{sys.version_info[0]}'
            f'{sys.version_info[1]}-{platform.machine()}-'
@@ -51,8 +69,8 @@ def build_dir() -> Path:
 
 
 def _registered() -> bool:
-    return hasattr(torch.ops, 'efficientvit_mm') and hasattr(
-        torch.ops.efficientvit_mm, 'depthwise_conv2d')
+    return hasattr(torch.ops, 'efficientvit_mm') and all(
+        hasattr(torch.ops.efficientvit_mm, op) for op in OPS)
 
 
 def library_path() -> Path:
@@ -100,8 +118,7 @@ def load(build_missing: bool = True) -> bool:
         logger.warning(
             'efficientvit_mm CPU kernels unavailable (%s); depthwise convs '
             'run through oneDNN instead (same results, slower). Run '
-            '`python -m efficientvit_mm.deploy.native` to see the build.',
-            error)
+            '`python tools/build_kernels.py` to see the build.', error)
     _state.update(ok=ok, error=error)
     return ok
 
@@ -148,13 +165,26 @@ def depthwise_conv2d(x: torch.Tensor, weight_kkc: torch.Tensor,
                                                       residual, relu)
 
 
-if __name__ == '__main__':
-    logging.basicConfig(level=logging.INFO, format='[kernels] %(message)s')
+def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     bias: torch.Tensor, scale: float) -> torch.Tensor:
+    """``softmax(scale * q k^T + bias) v`` per window: q, k (B, L, D) and v
+    (B, L, E), fp32 with features innermost (any row strides), bias (L, L)
+    -> (B, L, E) contiguous. Call only where :func:`available`."""
+    return torch.ops.efficientvit_mm.window_attention(q, k, v, bias, scale)
+
+
+def build_main(verbose: bool = False) -> int:
+    """Build and load the kernels, saying where; 1 with the compiler's
+    message when the build fails (tools/build_kernels.py)."""
     print(f'[kernels] building in {build_dir()}', flush=True)
     try:
-        build(verbose='-v' in sys.argv)
+        build(verbose)
     except Exception as exc:  # the compiler's output is in the message
-        sys.exit(f'[kernels] build failed: {exc}')
+        print(f'[kernels] build failed: {exc}', file=sys.stderr)
+        return 1
     if not load(build_missing=False):
-        sys.exit(f'[kernels] built, but loading failed: {_state["error"]}')
+        print(f'[kernels] built, but loading failed: {_state["error"]}',
+              file=sys.stderr)
+        return 1
     print(f'[kernels] ready: {library_path()}')
+    return 0

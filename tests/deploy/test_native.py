@@ -193,3 +193,76 @@ def test_compiled_depthwise_convs_call_the_kernel():
         assert (got - want).abs().max() < 1e-5
         targets = [str(n.target) for g in graphs for n in g.graph.nodes]
         assert sum('depthwise_conv2d' in t for t in targets) == calls
+
+
+def _attention(q, k, v, bias, scale):
+    scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)
+    return torch.bmm(scores.softmax(-1), v)
+
+
+@pytest.mark.parametrize('windows,tokens,key_dim,value_dim', [(5, 49, 16, 16),
+                                                              (3, 49, 16, 60),
+                                                              (2, 16, 16, 96),
+                                                              (4, 1, 16, 32),
+                                                              (2, 196, 16, 48),
+                                                              (3, 5, 8, 7),
+                                                              (1, 20, 3, 17)])
+def test_window_attention_is_softmax_attention(windows, tokens, key_dim,
+                                               value_dim):
+    """Whole windows (49 tokens), single tokens, maps larger than a 7x7
+    window, feature sizes that are not multiples of 16, and q, k, v read
+    as slices of one (B, L, 2D + E) projection, as the heads do."""
+    qkv = torch.randn(windows, tokens, 2 * key_dim + value_dim) * 2
+    q, k, v = qkv.split([key_dim, key_dim, value_dim], dim=2)
+    bias = torch.randn(tokens, tokens)
+    scale = key_dim**-0.5
+    got = native.window_attention(q, k, v, bias, scale)
+    assert got.shape == (windows, tokens, value_dim) and got.is_contiguous()
+    assert (got - _attention(q, k, v, bias, scale)).abs().max() < 1e-5
+
+
+def test_window_attention_is_stable_for_large_scores():
+    """Scores in the hundreds (a softmax without the maximum subtracted
+    overflows) give the same answer as PyTorch's, finite."""
+    q, k, v = (torch.randn(2, 49, 16) * 30 for _ in range(3))
+    bias = torch.randn(49, 49) * 100
+    got = native.window_attention(q, k, v, bias, 0.25)
+    assert torch.isfinite(got).all()
+    assert (got - _attention(q, k, v, bias, 0.25)).abs().max() < 1e-4
+
+
+def test_window_attention_rejects_mismatched_inputs():
+    q = torch.randn(2, 49, 16)
+    v = torch.randn(2, 49, 32)
+    bias = torch.randn(49, 49)
+    with pytest.raises(RuntimeError, match='disagree'):
+        native.window_attention(q, q[:, :48], v, bias, 1.)
+    with pytest.raises(RuntimeError, match='bias must be'):
+        native.window_attention(q, q, v, bias[:48], 1.)
+    with pytest.raises(RuntimeError, match='features innermost'):
+        native.window_attention(q.transpose(1, 2), q, v, bias, 1.)
+    with pytest.raises(RuntimeError, match='fp32'):
+        native.window_attention(q.double(), q, v, bias, 1.)
+
+
+def test_attention_heads_use_the_kernel_at_cpu_inference(monkeypatch):
+    """Cascaded group attention over channels_last fp32 maps at inference
+    runs each head as one kernel call, with the answer of the baddbmm /
+    softmax / bmm path that NCHW maps, autograd and bf16 take."""
+    from efficientvit_mm.models.layers import CascadedGroupAttention
+    calls = []
+    kernel = native.window_attention
+    monkeypatch.setattr(native, 'window_attention',
+                        lambda *a: calls.append(1) or kernel(*a))
+    attn = randomise(CascadedGroupAttention(64, 16, 4, 7, (5, 5, 5, 5)))
+    attn.eval()
+    x = torch.randn(2, 64, 14, 11)  # windows, padded
+    with torch.no_grad():
+        want = attn(x)
+        assert not calls
+        got = attn(x.contiguous(memory_format=torch.channels_last))
+    assert len(calls) == 4
+    assert (got - want).abs().max() < 1e-5
+    del calls[:]
+    attn(x.contiguous(memory_format=torch.channels_last))  # with autograd
+    assert not calls

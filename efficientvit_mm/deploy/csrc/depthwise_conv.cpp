@@ -3,8 +3,8 @@
 //
 //   y = relu?(depthwise_conv(x, weight) + bias + residual?)
 //
-// written channels_last. Registered as torch.ops.efficientvit_mm.depthwise_conv2d
-// (see efficientvit_mm/deploy/native.py, which builds and loads it).
+// written channels_last: torch.ops.efficientvit_mm.depthwise_conv2d (declared
+// in ops.cpp; built and loaded by efficientvit_mm/deploy/native.py).
 //
 // EfficientViT runs some forty small depthwise convs per forward. A oneDNN call
 // costs 20-40 us whatever the map, a large share of these convs' time; this
@@ -17,20 +17,11 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <cstring>
 
+#include "vec.h"
+
+namespace efficientvit_mm {
 namespace {
-
-typedef float Vec __attribute__((vector_size(64)));  // 16 floats
-constexpr int64_t kLanes = 16;
-
-inline Vec load(const float* p) {
-  Vec v;
-  std::memcpy(&v, p, sizeof(Vec));
-  return v;
-}
-
-inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof(Vec)); }
 
 struct Problem {
   const float* weight;  // (K, K, C)
@@ -96,11 +87,7 @@ __attribute__((always_inline)) inline void output_rows_for_width(
     output_rows<K, S, 8>(p, x, r, y, oh0, oh1);
 }
 
-// Rows [oh0, oh1) of one image. Compiled for several x86-64 levels (AVX-512,
-// AVX2, baseline) and picked at load time, so one build serves any x86 CPU.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
+// Rows [oh0, oh1) of one image.
 void image_rows(const Problem& p, int kernel, int stride, const float* x,
                 const float* r, float* y, int64_t oh0, int64_t oh1) {
   switch (kernel * 10 + stride) {
@@ -198,13 +185,8 @@ at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& weight,
 }
 
 }  // namespace
-
-TORCH_LIBRARY(efficientvit_mm, m) {
-  m.def(
-      "depthwise_conv2d(Tensor x, Tensor weight, Tensor bias, int stride, "
-      "int padding, Tensor? residual, bool relu) -> Tensor");
-}
+}  // namespace efficientvit_mm
 
 TORCH_LIBRARY_IMPL(efficientvit_mm, CPU, m) {
-  m.impl("depthwise_conv2d", TORCH_FN(depthwise_conv2d));
+  m.impl("depthwise_conv2d", TORCH_FN(efficientvit_mm::depthwise_conv2d));
 }

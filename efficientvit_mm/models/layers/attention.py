@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...deploy import native
+from ...deploy.cpu_conv import cpu_inference
 from ...errors import ConfigValueError
 from .conv_norm import ConvNorm
 
@@ -108,6 +110,14 @@ def _softmax(scores: torch.Tensor) -> torch.Tensor:
     if scores.dtype == torch.bfloat16 and scores.device.type == 'cpu':
         return scores.softmax(dim=-1, dtype=torch.float32).to(scores.dtype)
     return scores.softmax(dim=-1)
+
+
+def _fused_heads(x: torch.Tensor) -> bool:
+    """Whether the heads over ``x`` (channels_last, fp32, a CPU inference
+    call) can run as one call of our kernel each
+    (:func:`efficientvit_mm.deploy.native.window_attention`)."""
+    return (x.dtype == torch.float32 and cpu_inference(x)
+            and native.available())
 
 
 class CascadedGroupAttention(nn.Module):
@@ -227,11 +237,14 @@ class CascadedGroupAttention(nn.Module):
         Works in either memory format: on channels_last maps the tokens are
         free views and each head's output is written token-major, so the
         whole cascade stays channels_last (the layout the folded convs run
-        fastest in on the CPU); NCHW maps stay NCHW.
+        fastest in on the CPU); NCHW maps stay NCHW. At CPU inference on
+        channels_last fp32 maps, each head's scores, softmax and weighted sum
+        are one call of our kernel.
         """
         h, w = window if window is not None else (x.shape[2], x.shape[3])
         bias = self.attention_bias(h, w)
         token_major = is_channels_last(x)
+        fused = token_major and _fused_heads(x)
         splits = x.chunk(self.num_heads, dim=1)
         outs: List[torch.Tensor] = []
         for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
@@ -244,6 +257,12 @@ class CascadedGroupAttention(nn.Module):
             q, k, v = qkv(feat).split(
                 [self.key_dim, self.key_dim, self.head_dims], dim=1)
             q = dw(q)
+            if fused:  # (B, L, C/h) -> channels_last (B, C/h, h, w)
+                out = native.window_attention(
+                    _tokens(q), _tokens(k), _tokens(v), bias[i],
+                    self.scale).transpose(1, 2)
+                outs.append(out.view(-1, self.head_dims, h, w))
+                continue
             # (B, L, L): q k^T * scale + bias, the bias added by baddbmm
             attn = _softmax(
                 torch.baddbmm(bias[i], _tokens(q), k.flatten(2),
