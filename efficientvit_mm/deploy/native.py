@@ -78,9 +78,15 @@ def library_path() -> Path:
 
 
 def build(verbose: bool = False) -> Path:
-    """Compile the kernels for this torch (a no-op when already built) and
-    return the library's path. Raises what the compiler raised."""
+    """Compile the kernels for this torch, CPU and source, unless built, and
+    return the library's path. Raises what the compiler raised.
+
+    A built library is never rebuilt in place: the folder's name already
+    fixes what it was built from, and a process may have it loaded (another
+    checkout would otherwise rebuild it, its sources living elsewhere)."""
     from torch.utils import cpp_extension
+    if library_path().exists():
+        return library_path()
     folder = build_dir()
     folder.mkdir(parents=True, exist_ok=True)
     cpp_extension.load(NAME, [str(s) for s in SOURCES], extra_cflags=CFLAGS,

@@ -266,3 +266,16 @@ def test_attention_heads_use_the_kernel_at_cpu_inference(monkeypatch):
     del calls[:]
     attn(x.contiguous(memory_format=torch.channels_last))  # with autograd
     assert not calls
+
+
+def test_a_built_library_is_not_rebuilt(monkeypatch):
+    """Another checkout with the same sources finds the library built and
+    leaves it alone (a process may have it loaded)."""
+    from torch.utils import cpp_extension
+
+    def compile_again(*args, **kwargs):
+        raise AssertionError('rebuilt a built library')
+
+    monkeypatch.setattr(cpp_extension, 'load', compile_again)
+    assert native.library_path().exists()
+    assert native.build() == native.library_path()
