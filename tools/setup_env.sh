@@ -170,7 +170,7 @@ say "installing onnx, onnxruntime and mmdeploy"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
 # ---- 5. our CPU kernels (deploy/csrc), compiled against this torch, cached by source --
-say "building efficientvit_mm's CPU kernels (about 40 s on 2 cores, once per torch and source)"
+say "building efficientvit_mm's CPU kernels (about 40 s on 2 cores, once per torch, CPU and source)"
 "$PY" "$ROOT/tools/build_kernels.py" || die "could not build efficientvit_mm's CPU kernels (see above)"
 
 "$PY" - <<'EOF' || die "the installed stack does not import"

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 from typing import Optional
@@ -83,16 +84,24 @@ def build(verbose: bool = False) -> Path:
 
     A built library is never rebuilt in place: the folder's name already
     fixes what it was built from, and a process may have it loaded (another
-    checkout would otherwise rebuild it, its sources living elsewhere)."""
+    checkout would otherwise rebuild it, its sources living elsewhere). It
+    is built in a folder of this process's own and renamed into place, so
+    another process never finds a half-written library."""
     from torch.utils import cpp_extension
-    if library_path().exists():
-        return library_path()
-    folder = build_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    cpp_extension.load(NAME, [str(s) for s in SOURCES], extra_cflags=CFLAGS,
-                       build_directory=str(folder), is_python_module=False,
-                       verbose=verbose)
-    return library_path()
+    target = library_path()
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.parent / f'build-{os.getpid()}'
+    scratch.mkdir(exist_ok=True)
+    try:
+        cpp_extension.load(NAME, [str(s) for s in SOURCES],
+                           extra_cflags=CFLAGS, build_directory=str(scratch),
+                           is_python_module=False, verbose=verbose)
+        os.replace(scratch / target.name, target)  # atomic on one filesystem
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
 
 
 def load(build_missing: bool = True) -> bool:
@@ -119,12 +128,16 @@ def load(build_missing: bool = True) -> bool:
         except Exception as exc:  # compiler missing, build failed, bad .so
             error = f'{type(exc).__name__}: {str(exc).strip()[-500:]}'
     if ok:
-        _register_fake()
-    elif build_missing:
+        try:
+            _register_fake()
+        except Exception as exc:  # the kernels cannot be traced: not used
+            ok, error = False, f'{type(exc).__name__}: {exc}'
+    if not ok and build_missing:
         logger.warning(
             'efficientvit_mm CPU kernels unavailable (%s); depthwise convs '
-            'run through oneDNN instead (same results, slower). Run '
-            '`python tools/build_kernels.py` to see the build.', error)
+            "and attention heads run through PyTorch's operators instead "
+            '(same results, slower). Run `python tools/build_kernels.py` to '
+            'see the build.', error)
     _state.update(ok=ok, error=error)
     return ok
 
@@ -139,21 +152,29 @@ def available() -> bool:
     return _state['ok'] if 'ok' in _state else load()
 
 
+def _depthwise_shape(x, weight, bias, stride, padding, residual, relu):
+    k = weight.shape[0]
+    n, c, h, w = x.shape
+    out = ((h + 2 * padding - k) // stride + 1,
+           (w + 2 * padding - k) // stride + 1)
+    return x.new_empty((n, c) +
+                       out).contiguous(memory_format=torch.channels_last)
+
+
+def _attention_shape(q, k, v, bias, scale):
+    return q.new_empty(q.shape[:2] + v.shape[2:])
+
+
 def _register_fake() -> None:
-    """Shape functions, so that ``torch.compile`` can trace the ops."""
-    if _state.get('fake'):
-        return
-
-    @torch.library.register_fake('efficientvit_mm::depthwise_conv2d')
-    def _(x, weight, bias, stride, padding, residual, relu):
-        k = weight.shape[0]
-        n, c, h, w = x.shape
-        out = ((h + 2 * padding - k) // stride + 1,
-               (w + 2 * padding - k) // stride + 1)
-        return x.new_empty((n, c) +
-                           out).contiguous(memory_format=torch.channels_last)
-
-    _state['fake'] = True
+    """Shape functions, so that ``torch.compile`` can trace the ops. Once
+    per process: registered already (this module reloaded), they stay."""
+    for op, shape in (('depthwise_conv2d', _depthwise_shape),
+                      ('window_attention', _attention_shape)):
+        try:
+            torch.library.register_fake(f'efficientvit_mm::{op}')(shape)
+        except RuntimeError as exc:
+            if 'already' not in str(exc):
+                raise
 
 
 def depthwise_conv2d(x: torch.Tensor, weight_kkc: torch.Tensor,
@@ -182,7 +203,7 @@ def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 def build_main(verbose: bool = False) -> int:
     """Build and load the kernels, saying where; 1 with the compiler's
     message when the build fails (tools/build_kernels.py)."""
-    print(f'[kernels] building in {build_dir()}', flush=True)
+    print(f'[kernels] building, unless built, in {build_dir()}', flush=True)
     try:
         build(verbose)
     except Exception as exc:  # the compiler's output is in the message

@@ -153,7 +153,7 @@ def test_without_kernels_depthwise_convs_use_onednn(monkeypatch, caplog):
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2  # "building ...", then why it is unavailable
     assert 'c++: command not found' in warnings[1]
-    assert 'oneDNN' in warnings[1]
+    assert "PyTorch's operators" in warnings[1]
     want = _want(layer.conv, x, residual=x)
     assert (got - want).abs().max() < 1e-5 and torch.equal(got, again)
 
@@ -279,3 +279,47 @@ def test_a_built_library_is_not_rebuilt(monkeypatch):
     monkeypatch.setattr(cpp_extension, 'load', compile_again)
     assert native.library_path().exists()
     assert native.build() == native.library_path()
+
+
+def test_reloading_the_loader_keeps_the_kernels(monkeypatch):
+    """Reloaded (as autoreload does), the module finds the ops and their
+    shape functions registered, and uses them."""
+    monkeypatch.setattr(native, '_state', {})
+    assert native.load(build_missing=False)
+    assert native.loaded()
+
+
+def test_a_library_is_renamed_into_place(monkeypatch, tmp_path):
+    """A build writes in a folder of its own and renames the library into
+    place: another process never finds a half-written one."""
+    from torch.utils import cpp_extension
+    monkeypatch.setattr(native, 'build_dir', lambda: tmp_path / 'k')
+    seen = []
+
+    def fake_compile(name, sources, build_directory, **kwargs):
+        seen.append(build_directory)
+        assert not native.library_path().exists()
+        open(f'{build_directory}/{native.NAME}.so', 'w').close()
+
+    monkeypatch.setattr(cpp_extension, 'load', fake_compile)
+    assert native.build() == tmp_path / 'k' / f'{native.NAME}.so'
+    assert native.library_path().exists()
+    assert seen[0] != str(tmp_path / 'k')
+    assert sorted(p.name for p in (tmp_path / 'k').iterdir()) == [
+        f'{native.NAME}.so'
+    ]  # the scratch folder is gone
+
+
+def test_attention_heads_fall_back_when_projections_are_nchw():
+    """A norm that returns NCHW maps (instance norm) leaves the heads'
+    q, k, v without channels innermost: they take PyTorch's operators
+    instead of failing the kernel's checks."""
+    from efficientvit_mm.models.layers import CascadedGroupAttention
+    attn = CascadedGroupAttention(32, 16, 2, 7, (5, 5),
+                                  norm_cfg=dict(type='IN', affine=True))
+    attn.eval()
+    x = torch.randn(2, 32, 7, 7)
+    with torch.no_grad():
+        want = attn(x)
+        got = attn(x.contiguous(memory_format=torch.channels_last))
+    assert (got - want).abs().max() < 1e-5

@@ -257,7 +257,8 @@ class CascadedGroupAttention(nn.Module):
             q, k, v = qkv(feat).split(
                 [self.key_dim, self.key_dim, self.head_dims], dim=1)
             q = dw(q)
-            if fused:  # (B, L, C/h) -> channels_last (B, C/h, h, w)
+            if fused and q.stride(1) == k.stride(1) == v.stride(1) == 1:
+                # (B, L, C/h) -> channels_last (B, C/h, h, w)
                 out = native.window_attention(
                     _tokens(q), _tokens(k), _tokens(v), bias[i],
                     self.scale).transpose(1, 2)
