@@ -103,6 +103,11 @@ def native_depthwise(conv: nn.Conv2d) -> bool:
             and conv.dilation == (1, 1) and conv.padding_mode == 'zeros')
 
 
+def _native_depthwise_input(x: torch.Tensor) -> bool:
+    """Whether our depthwise kernel reads ``x``: fp32, channels innermost."""
+    return x.dtype == torch.float32 and x.stride(1) == 1
+
+
 def depthwise_weight(weight: torch.Tensor) -> torch.Tensor:
     """A depthwise conv's (C, 1, K, K) weight as the (K, K, C) our kernel
     reads."""
@@ -172,7 +177,7 @@ class FoldedConvRunner:
         rows = _rows(x) if self.pointwise else None
         if rows is not None:
             return self._matmul(weight, bias, x, rows, relu, residual)
-        if (self.depthwise and x.dtype == torch.float32 and x.stride(1) == 1
+        if (self.depthwise and _native_depthwise_input(x)
                 and native.available()):
             return self._depthwise(weight, bias, x, relu, residual)
         packed = self._packed(
@@ -224,11 +229,16 @@ class FoldedConvRunner:
         return y.view(n, h, w, out).permute(0, 3, 1, 2)
 
 
+def _compiled_inference(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a CPU map being compiled for inference."""
+    return torch.compiler.is_compiling() and cpu_inference(
+        x, compiled_too=True)
+
+
 def _compiled_pointwise(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     """Whether ``conv`` is a biased 1x1 conv over a channels_last CPU map
     being compiled for inference (see :func:`plain_conv`)."""
-    return (conv.bias is not None and torch.compiler.is_compiling()
-            and cpu_inference(x, compiled_too=True)
+    return (conv.bias is not None and _compiled_inference(x)
             and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
             and conv.padding == (0, 0) and conv.groups == 1
             and x.is_contiguous(memory_format=torch.channels_last))
@@ -247,9 +257,8 @@ def plain_conv(conv: nn.Conv2d, x: torch.Tensor, relu: bool = False,
     once, when the graph's weights are frozen), where ``compile_for_inference``
     has loaded the kernels.
     """
-    if (torch.compiler.is_compiling() and native.loaded()
-            and native_depthwise(conv) and x.dtype == torch.float32
-            and x.stride(1) == 1 and cpu_inference(x, compiled_too=True)):
+    if (_compiled_inference(x) and native.loaded() and native_depthwise(conv)
+            and _native_depthwise_input(x)):
         return native.depthwise_conv2d(x, depthwise_weight(conv.weight),
                                        conv.bias, conv.stride[0],
                                        conv.padding[0], residual, relu)

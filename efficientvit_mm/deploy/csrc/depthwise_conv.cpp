@@ -81,7 +81,7 @@ template <int K, int S>
 __attribute__((always_inline)) inline void output_rows_for_width(
     const Problem& p, const float* x, const float* r, float* y, int64_t oh0,
     int64_t oh1) {
-  if (p.out_width <= 4)  // the last stage's 4x4 maps: no idle lanes
+  if (p.out_width <= 4)  // the last stage's 4x4 maps: no idle outputs
     output_rows<K, S, 4>(p, x, r, y, oh0, oh1);
   else
     output_rows<K, S, 8>(p, x, r, y, oh0, oh1);
