@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 NAME = 'efficientvit_mm_kernels'
 CSRC = Path(__file__).parent / 'csrc'
 SOURCES = tuple(CSRC / name for name in ('ops.cpp', 'depthwise_conv.cpp',
-                                         'window_attention.cpp'))
+                                         'window_attention.cpp', 'replay.cpp'))
 OPS = ('depthwise_conv2d', 'window_attention')
 # for the CPU it is built on; build_dir() keys the build on that CPU's
 # instruction-set flags, so that a cache shared by other CPUs never serves

@@ -13,6 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint.loading import load_backbone_checkpoint
 from ...deploy.cpu_conv import cache_sized_groups
+from ...deploy.replay import ForwardReplay
 from ...errors import ConfigValueError
 from ..layers import (CascadedGroupAttention, ConvNorm, DWConvFFN,
                       PatchMerging, is_channels_last)
@@ -211,6 +212,8 @@ class EfficientViT(BaseModule):
         self.with_cp = with_cp
         self.cascade = cascade
         self.deploy = deploy
+        # a folded model's CPU inference calls, replayed from C++
+        self._replay = ForwardReplay()
 
         self.patch_embed = EfficientViTStem(in_channels, self.embed_dims[0],
                                             norm_cfg, deploy)
@@ -356,6 +359,13 @@ class EfficientViT(BaseModule):
                 f'EfficientViT expects an N x {self.in_channels} x H x W '
                 f'image tensor, got shape {tuple(x.shape)}; add a batch '
                 f'dimension with x[None] or convert the channels first')
+        if self.deploy:
+            return self._replay(self, self._features, x,
+                                config=tuple(self.out_indices))
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The forward after its input check."""
         layout = torch.channels_last if is_channels_last(
             x) else torch.contiguous_format
         if self.with_cp and torch.is_grad_enabled() and any(
