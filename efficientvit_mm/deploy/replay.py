@@ -16,7 +16,8 @@ A recording is used only while it is known to match what the Python forward
 would do, so it is dropped and the forward runs in Python whenever:
 
 * the input's shape, strides, dtype or inference mode differ (each such
-  signature has a recording of its own, up to :data:`MAX_RECORDINGS`);
+  signature has a recording of its own; the first :data:`MAX_RECORDINGS`
+  seen twice are recorded, others stay in Python);
 * a parameter or buffer was replaced, registered or moved, or edited in
   place (its data pointer and version are watched, from C++);
 * a module is added or replaced, or the training flags change;
@@ -75,11 +76,12 @@ _ENUMS = {
     torch.channels_last_3d: 3,
     torch.strided: 0,
 }
-# input signatures kept per model: recordings, and shapes seen once
-MAX_RECORDINGS = 8
+# input signatures recorded per model (the first ones seen twice), and
+# signatures whose calls are counted
+MAX_RECORDINGS = 4
 MAX_SEEN = 64
 
-_UNSEEN = object()
+_NEVER = -1  # seen count of a signature whose forward cannot be recorded
 _TRAINING = operator.attrgetter('training')
 # bumped whenever a watched module (one of a replayed model) registers a
 # parameter, buffer or submodule
@@ -354,8 +356,8 @@ class ForwardReplay:
 
     def clear(self) -> None:
         """Forget every recording (after an edit the replay cannot see)."""
-        self.recordings: 'OrderedDict[tuple, object]' = OrderedDict()
-        self.seen: 'OrderedDict[tuple, int]' = OrderedDict()
+        self.recordings: Dict[tuple, _Recording] = {}
+        self.seen: 'OrderedDict[tuple, int]' = OrderedDict()  # calls per key
         self.state: Optional[tuple] = None  # what they were made under
         self.modules: List[nn.Module] = []
         self.hooks: List[dict] = []
@@ -398,20 +400,22 @@ class ForwardReplay:
             return forward(x)
         key = (tuple(x.shape), x.stride(), x.dtype,
                torch.is_inference_mode_enabled())
-        recording = self.recordings.get(key, _UNSEEN)
-        if recording is None:  # this forward cannot be recorded
-            return forward(x)
-        if recording is not _UNSEEN:
+        recording = self.recordings.get(key)
+        if recording is not None:
             if recording.program.current():
                 return recording(x)
             # a parameter or buffer moved or was edited: the Python
             # forward's caches refill on the next call, then it records
             self.recordings.clear()
             self.seen.clear()
-        seen = self.seen[key] = self.seen.pop(key, 0) + 1
+        seen = self.seen.pop(key, 0)
+        seen = self.seen[key] = seen + 1 if seen != _NEVER else seen
         while len(self.seen) > MAX_SEEN:
             self.seen.popitem(last=False)
-        if seen < 2:  # the first call fills the forward's caches
+        # the first call fills the forward's caches; once full, other
+        # signatures stay in Python (evicting one would record again and
+        # again where shapes take turns)
+        if seen != 2 or len(self.recordings) >= MAX_RECORDINGS:
             return forward(x)
         return self._record(module, forward, x, key)
 
@@ -422,19 +426,17 @@ class ForwardReplay:
         if program is None:
             logger.debug('%s is not replayed for inputs %s: %s',
                          type(module).__name__, key[:3], spec)
-            self.recordings[key] = None
+            self.seen[key] = _NEVER
+            return out
+        program.watch(list(module.parameters()) + list(module.buffers()))
+        recording = _Recording(program, spec)
+        if not _same(recording(x), out):
+            self.disabled = ('its replay did not reproduce the Python '
+                             'forward')
+            warnings.warn(f'{type(module).__name__}: {self.disabled}; it '
+                          f'runs in Python from now on')
         else:
-            program.watch(list(module.parameters()) + list(module.buffers()))
-            recording = _Recording(program, spec)
-            if not _same(recording(x), out):
-                self.disabled = ('its replay did not reproduce the Python '
-                                 'forward')
-                warnings.warn(f'{type(module).__name__}: {self.disabled}; '
-                              f'it runs in Python from now on')
-                return out
             self.recordings[key] = recording
-        while len(self.recordings) > MAX_RECORDINGS:
-            self.recordings.popitem(last=False)
         return out
 
 

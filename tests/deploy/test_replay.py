@@ -112,12 +112,17 @@ def test_each_input_signature_has_its_own_recording():
         model(a)
     assert len(model._replay.recordings) == 3
     assert len(calls) == 3 + 2 + 2  # seen once: a NCHW; then 2 per key
-    with torch.no_grad():
-        for width in range(32, 32 + 4 * (replay.MAX_RECORDINGS + 2), 4):
+    first = set(model._replay.recordings)
+    del calls[:]
+    with torch.no_grad():  # once full, new signatures stay in Python
+        for width in range(32, 32 + 4 * replay.MAX_RECORDINGS, 4):
             x = torch.randn(1, 3, 32, width)
-            model(x)
-            model(x)
+            for _ in range(3):
+                model(x)
+        model(a)
     assert len(model._replay.recordings) == replay.MAX_RECORDINGS
+    assert first < set(model._replay.recordings)
+    assert len(calls) == 2 + 3 * (replay.MAX_RECORDINGS - 1)
 
 
 def _replaying(model, x):
