@@ -10,7 +10,9 @@ For each arch, timed interleaved in one process:
 * ``eager`` / ``deploy``: ours as built / BatchNorm folded (convs with
   their ReLU and adds fused, :mod:`efficientvit_mm.deploy.cpu_conv`;
   depthwise convs and attention heads through our kernels,
-  :mod:`efficientvit_mm.deploy.native`), channels_last, fp32;
+  :mod:`efficientvit_mm.deploy.native`), channels_last, fp32; from its
+  second call with a shape the deploy backbone replays its operator calls
+  from C++ (:mod:`efficientvit_mm.deploy.replay`);
 * ``compile``: the deploy model through ``torch.compile`` with inductor's
   weight freezing and C++ wrapper
   (:func:`efficientvit_mm.deploy.compiled.compile_for_inference`), fp32;

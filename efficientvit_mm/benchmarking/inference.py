@@ -9,7 +9,9 @@ move the figure.
 Modes:
 
 * ``eager``: the model as built;
-* ``deploy``: every BatchNorm folded (``switch_to_deploy``);
+* ``deploy``: every BatchNorm folded (``switch_to_deploy``); on the CPU
+  the backbone's forward replays from C++ after its second call with a
+  shape (:mod:`efficientvit_mm.deploy.replay`), which the warm-up covers;
 * ``bf16``: the deploy model with its dense parts in bfloat16, fp32 in and
   out (:func:`efficientvit_mm.deploy.precision.to_bf16`; for CPUs with bf16
   matrix units);
