@@ -238,7 +238,8 @@ class _Toy(nn.Module):
         y = torch.cat([b, a, self.linear.weight[:1].expand(x.shape[0], 8)],
                       dim=1)
         y = y[:, :8].contiguous().to(torch.float64).relu_()
-        y = y.float() + self.linear(x).permute(1, 0).t()
+        y = y.float() * 2.0 + 1 + self.linear(x).permute(1, 0).t()
+        torch._foreach_add_([y], 0.5)  # an operator without returns
         if self.step is not None:
             y = self.step(y)
         return {'y': y, 'parts': [a.clone(), y.sum(1)]}
@@ -260,21 +261,47 @@ def test_assorted_operators_and_outputs_replay():
         assert all(map(torch.equal, out['parts'], want['parts']))
 
 
-@pytest.mark.parametrize('step,why', [
-    (lambda y: y * float(y.sum()), 'returns float'),
-    (lambda y: y + torch.rand_like(y), 'draws random numbers'),
-    (lambda y: _Toy.cache.add_(y[0]) + y, 'writes into a tensor'),
-])
+@pytest.mark.parametrize(
+    'step,why',
+    [
+        (lambda y: y * float(y.sum()), 'returns float'),
+        (lambda y: y + torch.rand_like(y), 'draws random numbers'),
+        (lambda y: _Toy.cache.add_(y[0]) + y, 'writes into a tensor'),
+        # a tensor made in the forward, then written: a fresh one each call
+        (lambda y: y - torch.tensor([-1e9]).clamp_(min=y.max()),
+         'writes into a tensor'),
+    ])
 def test_a_forward_that_cannot_be_recorded_runs_in_python(step, why, caplog):
     _Toy.cache = torch.zeros(8)
     toy = _Toy(step).eval()
-    x = torch.randn(4, 8)
     with caplog.at_level(logging.DEBUG, logger=replay.__name__):
         with torch.no_grad():
-            for _ in range(4):
-                toy(x)
-    assert toy.calls == 4
+            for i in range(4):
+                x = torch.randn(4, 8,
+                                generator=torch.Generator().manual_seed(i % 2))
+                _Toy.cache.zero_()
+                torch.manual_seed(i)
+                got = toy(x)
+                _Toy.cache.zero_()
+                torch.manual_seed(i)
+                assert torch.equal(got['y'], toy._python(x)['y'])
+    assert toy.calls == 8
     assert any(why in r.getMessage() for r in caplog.records)
+
+
+def test_a_forward_that_writes_into_its_input_runs_in_python(caplog):
+    """The recorded call wrote into the input once, as Python does; the
+    replay would write into it again."""
+    toy = _Toy(None).eval()
+    toy._python = lambda x: (x.sub_(1.), )
+    x = torch.zeros(2, 3)
+    with caplog.at_level(logging.DEBUG, logger=replay.__name__):
+        with torch.no_grad():
+            for i in range(1, 4):
+                toy(x)
+                assert torch.equal(x, torch.full((2, 3), -float(i)))
+    assert any('writes into the input' in r.getMessage()
+               for r in caplog.records)
 
 
 def test_a_recording_that_differs_is_dropped_loudly(monkeypatch):
@@ -287,6 +314,107 @@ def test_a_recording_that_differs_is_dropped_loudly(monkeypatch):
         outs = [_replaying(model, x), _replaying(model, x)]
     assert all(_equal(out, want) for out in outs)
     assert len(calls) == 6 and model._replay.disabled
+
+
+def test_nan_outputs_replay():
+    """A NaN in the recorded output is the same NaN in its replay."""
+    toy = _Toy(lambda y: y * float('nan')).eval()
+    x = torch.randn(4, 8)
+    with torch.no_grad():
+        outs = [toy(x)['y'] for _ in range(4)]
+    assert toy.calls == 2 and not toy.replay.disabled
+    assert all(out.isnan().all() for out in outs)
+
+
+@pytest.mark.parametrize('edit', ['insert', 'pop', 'del', 'dict'])
+def test_modules_added_or_removed_in_place_are_seen(edit):
+    """ModuleList's insert, pop and del, and writes into ``_modules``,
+    register nothing: the model's structure is compared on each call."""
+    model = _backbone()
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=CL)
+    _replaying(model, x)
+    blocks = model.stages[1].blocks
+    if edit == 'insert':
+        blocks.insert(0, nn.ReLU())
+    elif edit == 'pop':
+        blocks.pop(-1)
+    elif edit == 'del':
+        del blocks[-1]
+    else:
+        blocks._modules['0'] = nn.Identity()
+    seen = []
+    blocks[0].register_forward_hook(lambda m, i, o: seen.append(1))
+    want = _python(model, x)
+    assert len(seen) == 1
+    got = _replaying(model, x)
+    assert _equal(got, want) and len(seen) == 4  # hooked: Python forward
+
+
+def test_functional_call_gets_its_own_weights():
+    model = _backbone()
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=CL)
+    own = _replaying(model, x)
+    other = {
+        name: t * 2. if t.is_floating_point() else t
+        for name, t in model.state_dict().items()
+    }
+    with torch.no_grad():
+        for _ in range(3):
+            got = torch.func.functional_call(model, other, (x, ))
+            assert not _equal(got, own)
+    assert _equal(_replaying(model, x), own)
+
+
+def test_conversions_and_loads_with_swapped_tensors():
+    """With PyTorch's swap-on-conversion, ``.to()`` and ``load_state_dict``
+    swap the parameters' tensors, which the recordings would hold."""
+    swap = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        model = _backbone()
+        x = torch.randn(1, 3, 64, 64).contiguous(memory_format=CL)
+        _replaying(model, x)
+        model.load_state_dict(model.state_dict())
+        _replaying(model, x)
+        model.double()
+        got = _replaying(model, x.double())
+        assert _equal(got, _python(model, x.double()))
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(swap)
+
+
+def test_a_replayed_model_is_freed_without_the_cycle_collector():
+    import gc
+    import weakref
+    model = _backbone()
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=CL)
+    _replaying(model, x)
+    alive = weakref.ref(model)
+    gc.disable()
+    try:
+        del model
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_hooks_on_the_model_itself_run_around_the_replay():
+    model = _backbone()
+    calls = _counting(model)
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(1))
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=CL)
+    _replaying(model, x)
+    assert len(seen) == 3 and len(calls) == 2  # the third call replayed
+
+
+def test_autocast_runs_the_python_forward():
+    toy = _Toy().eval()
+    x = torch.randn(4, 8)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        for _ in range(3):
+            toy(x)
+    assert toy.calls == 3 and not toy.replay.recordings
 
 
 def test_copies_record_their_own():

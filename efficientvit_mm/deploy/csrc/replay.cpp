@@ -36,6 +36,8 @@ enum Kind : int64_t {
   kEmptyList = 9,   // an empty list of the schema's element type
   kDevice = 10,     // the device named strings[a]
   kOptionalTensorList = 11,  // as kTensorList, kNoTensor for None
+  kWrappedNumber = 12,  // a Python number where a tensor goes: ints[a]
+                        // (b = 0), floats[a] (b = 1) or ints[a] != 0 (b = 2)
 };
 constexpr int64_t kNoTensor = -(int64_t(1) << 62);
 
@@ -103,12 +105,16 @@ struct OpReplay : torch::CustomClassHolder {
         case kFloat: arg.value = floats.at(a); break;
         case kBool: arg.value = ints.at(a) != 0; break;
         case kIntList:
+          TORCH_CHECK(a >= 0 && b >= 0 && a + b <= static_cast<int64_t>(ints.size()),
+                      "OpReplay: int list out of range for ", name);
           arg.value = c10::List<int64_t>(
               std::vector<int64_t>(ints.begin() + a, ints.begin() + a + b));
           break;
         case kString: arg.value = strings.at(a); break;
         case kTensorList:
         case kOptionalTensorList:
+          TORCH_CHECK(a >= 0 && b >= 0 && a + b <= static_cast<int64_t>(ints.size()),
+                      "OpReplay: tensor list out of range for ", name);
           for (int64_t j = a; j < a + b; ++j) {
             const int64_t ref = ints.at(j);
             if (ref == kNoTensor && arg.kind == kOptionalTensorList) {
@@ -120,6 +126,8 @@ struct OpReplay : torch::CustomClassHolder {
             TORCH_CHECK(ref >= 0 || base + (-1 - ref) <
                                         static_cast<int64_t>(constants.size()),
                         "OpReplay: ", name, " reads a missing constant");
+            // a constant of this step (-1 - i) becomes one of the program
+            // (-1 - (base + i))
             arg.refs.push_back(ref >= 0 ? ref : -1 - (base + (-1 - ref)));
           }
           break;
@@ -132,6 +140,15 @@ struct OpReplay : torch::CustomClassHolder {
           break;
         }
         case kDevice: arg.value = c10::Device(strings.at(a)); break;
+        case kWrappedNumber: {
+          at::Tensor number =
+              b == 1 ? at::scalar_tensor(floats.at(a), at::kDouble)
+              : b == 2 ? at::scalar_tensor(ints.at(a) != 0, at::kBool)
+                       : at::scalar_tensor(ints.at(a), at::kLong);
+          number.unsafeGetTensorImpl()->set_wrapped_number(true);
+          arg.value = number;
+          break;
+        }
         default: TORCH_CHECK(false, "OpReplay: unknown argument kind ", arg.kind);
       }
       step.args.push_back(std::move(arg));
@@ -139,8 +156,12 @@ struct OpReplay : torch::CustomClassHolder {
     // out_spec, per return: (is_list, n, n slots)
     for (size_t i = 0; i + 1 < out_spec.size();) {
       const int64_t n = out_spec[i + 1];
-      TORCH_CHECK(n >= 0 && i + 2 + n <= out_spec.size(),
+      TORCH_CHECK(n >= 0 && i + 2 + static_cast<size_t>(n) <= out_spec.size() &&
+                      (out_spec[i] != 0 || n == 1),
                   "OpReplay: bad output spec for ", name);
+      for (size_t j = i + 2; j < i + 2 + static_cast<size_t>(n); ++j)
+        TORCH_CHECK(out_spec[j] >= 0, "OpReplay: negative output slot for ",
+                    name);
       step.out_is_list.push_back(out_spec[i] != 0);
       step.outs.emplace_back(out_spec.begin() + i + 2,
                              out_spec.begin() + i + 2 + n);
@@ -193,6 +214,9 @@ struct OpReplay : torch::CustomClassHolder {
       stack.clear();
       for (const auto& arg : step.args) {
         if (arg.kind == kSlot) {
+          TORCH_CHECK(!slot[arg.slot].isNone(), "OpReplay: ",
+                      step.op.schema().name(), " reads slot ", arg.slot,
+                      ", released or never written");
           stack.push_back(slot[arg.slot]);
         } else if (arg.kind == kTensorList) {
           c10::List<at::Tensor> list;

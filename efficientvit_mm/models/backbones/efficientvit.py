@@ -141,6 +141,10 @@ def _arch(embed_dims, depths, num_heads, kernels, key_dim=16) -> dict:
         num_heads=list(num_heads), kernels=list(kernels), key_dim=key_dim)
 
 
+def _forget_replay(module: 'EfficientViT', *args, **kwargs) -> None:
+    module._replay.clear()
+
+
 @MODELS.register_module()
 class EfficientViT(BaseModule):
     """EfficientViT: memory-efficient ViT with cascaded group attention.
@@ -212,8 +216,12 @@ class EfficientViT(BaseModule):
         self.with_cp = with_cp
         self.cascade = cascade
         self.deploy = deploy
-        # a folded model's CPU inference calls, replayed from C++
+        # a folded model's CPU inference calls, replayed from C++; its
+        # recordings hold the parameters, so they go before any conversion
+        # or load (which may swap the tensors)
         self._replay = ForwardReplay()
+        self._register_load_state_dict_pre_hook(_forget_replay,
+                                                with_module=True)
 
         self.patch_embed = EfficientViTStem(in_channels, self.embed_dims[0],
                                             norm_cfg, deploy)
@@ -332,6 +340,10 @@ class EfficientViT(BaseModule):
             self._is_init = True
             return
         super().init_weights()
+
+    def _apply(self, fn, recurse=True):
+        self._replay.clear()
+        return super()._apply(fn, recurse)
 
     # ---------------------------------------------------------------- deploy
     def switch_to_deploy(self) -> None:

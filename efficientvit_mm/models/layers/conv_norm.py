@@ -97,8 +97,10 @@ class ConvNorm(nn.Module):
                     f'which cannot be folded: build the model with '
                     f"norm_cfg=dict(type='BN') to deploy it, or run it "
                     f'unfolded')
-            self.conv = fold_bn_into_conv(self.conv, self.bn)
-            self.bn = nn.Identity()
+            # the new modules take this one's training flag
+            self.conv = fold_bn_into_conv(self.conv,
+                                          self.bn).train(self.training)
+            self.bn = nn.Identity().train(self.training)
         if self.runner is None:
             self.runner = FoldedConvRunner(self.conv)
 
