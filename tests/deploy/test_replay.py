@@ -446,3 +446,28 @@ def test_whole_detector_replays_its_backbone():
     assert backbone._replay.recordings
     for out in outs:
         assert all(_equal(a, b) for a, b in zip(out, want))
+
+
+def test_op_replay_refuses_a_malformed_step():
+    """OpReplay is reachable as torch.classes.efficientvit_mm.OpReplay: a
+    step naming slots or constants it does not have is an error, not a
+    read out of bounds."""
+    program = torch.classes.efficientvit_mm.OpReplay()
+    relu = ('aten::relu', '')
+    cases = [
+        ([replay.SLOT, 5, 0], [0, 1, 1], [], 'reads slot 5'),
+        ([replay.SLOT, 0, 0], [0, 1, -3], [], 'negative output slot'),
+        ([replay.SLOT, 0, 0], [0, 2, 1, 2], [], 'bad output spec'),
+        ([replay.SLOT, 0, 0], [0, 1, 1], [9], 'releases slot 9'),
+        ([replay.TENSOR, 4, 0], [0, 1, 1], [], 'range'),
+    ]
+    for spec, out_spec, release, error in cases:
+        with pytest.raises(RuntimeError, match=error):
+            program.add_step(*relu, spec, [], [], [], [], out_spec, release)
+    program.add_step(*relu, [replay.SLOT, 0, 0], [], [], [], [], [0, 1, 1],
+                     [0])
+    with pytest.raises(RuntimeError, match='never written'):
+        program.set_outputs([2])
+    program.set_outputs([1])
+    x = torch.randn(3)
+    assert torch.equal(program.run(x)[0], x.relu())

@@ -44,7 +44,7 @@ constexpr int64_t kNoTensor = -(int64_t(1) << 62);
 struct Arg {
   int64_t kind = kNone;
   int64_t slot = -1;            // kSlot
-  std::vector<int64_t> refs;    // kTensorList
+  std::vector<int64_t> refs;    // kTensorList, kOptionalTensorList
   c10::IValue value;            // every other kind
 };
 
@@ -172,6 +172,9 @@ struct OpReplay : torch::CustomClassHolder {
                 step.outs.size());
     for (const auto& out : step.outs)
       for (int64_t s : out) slots = std::max(slots, s + 1);
+    for (int64_t s : step.release)
+      TORCH_CHECK(s >= 0 && s < slots, "OpReplay: ", name, " releases slot ",
+                  s, ", which no step writes");
     steps.push_back(std::move(step));
   }
 
