@@ -364,7 +364,10 @@ class EfficientViT(BaseModule):
 
         The maps come back in the memory format of ``x``: folded convs may
         run channels_last inside, and ops downstream (mmcv's CPU
-        ``roi_align``) read NCHW memory whatever the strides say.
+        ``roi_align``) read NCHW memory whatever the strides say. Folded,
+        at CPU inference, the forward's operator calls replay from C++ from
+        the second call with a given input shape on
+        (:mod:`efficientvit_mm.deploy.replay`).
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ConfigValueError(
