@@ -76,13 +76,18 @@ def _dtypes() -> tuple:
 DTYPES = _dtypes()
 
 
-def cpu_inference(x: torch.Tensor, compiled_too: bool = False) -> bool:
-    """Whether ``x`` is a 4-d CPU map of an inference call (no autograd)
+def inference_call(x: torch.Tensor, compiled_too: bool = False) -> bool:
+    """Whether ``x`` is a CPU tensor of an inference call (no autograd)
     that is not being traced (TorchScript, ONNX export) nor, unless
     ``compiled_too``, compiled."""
-    return (not torch.is_grad_enabled() and x.is_cpu and x.dim() == 4
+    return (not torch.is_grad_enabled() and x.is_cpu
             and not torch._C._get_tracing_state()
             and (compiled_too or not torch.compiler.is_compiling()))
+
+
+def cpu_inference(x: torch.Tensor, compiled_too: bool = False) -> bool:
+    """:func:`inference_call` on a 4-d map."""
+    return x.dim() == 4 and inference_call(x, compiled_too)
 
 
 def runner_applies(x: torch.Tensor) -> bool:

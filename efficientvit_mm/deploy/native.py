@@ -1,12 +1,14 @@
 """Our compiled CPU kernels: build, load, and whether they are there.
 
 ``csrc/`` defines ``torch.ops.efficientvit_mm.depthwise_conv2d`` (a folded
-depthwise conv with its residual add and ReLU, over channels_last maps) and
+depthwise conv with its residual add and ReLU, over channels_last maps),
 ``torch.ops.efficientvit_mm.window_attention`` (one attention head over
-windows: scores, bias, softmax and the weighted sum of values in one call). It
-is built against the installed torch, once, by ``tools/setup_env.sh``
-(``tools/build_kernels.py``), into ``$EVIT_CACHE/kernels``
-(default ``~/.cache/efficientvit_mm/kernels``), in a folder named after the
+windows: scores, bias, softmax and the weighted sum of values in one call)
+and ``torch.classes.efficientvit_mm.OpReplay``, which replays a recorded
+forward's operator calls (:mod:`.replay`). It is built against the
+installed torch, once, by ``tools/setup_env.sh`` (``tools/build_kernels.py``),
+into ``$EVIT_CACHE/kernels`` (default
+``~/.cache/efficientvit_mm/kernels``), in a folder named after the
 torch version, the Python version, the machine architecture and a hash of the
 sources and of the CPU's instruction-set flags: the library is compiled for
 the CPU it is built on (``-march=native``), and another torch, an edited

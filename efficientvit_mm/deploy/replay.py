@@ -57,6 +57,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import native
+from .cpu_conv import inference_call
 
 logger = logging.getLogger(__name__)
 
@@ -361,8 +362,7 @@ def _applies(x) -> bool:
     exported, no dispatch or function mode, no functorch transform (vmap),
     no autocast, no global forward hook, and the library built."""
     return (not torch.compiler.is_compiling() and type(x) is torch.Tensor
-            and x.is_cpu and not torch.is_grad_enabled()
-            and not torch._C._get_tracing_state()
+            and inference_call(x)
             and not _python_dispatch.is_in_torch_dispatch_mode()
             and not torch._C._is_torch_function_mode_enabled()
             and torch._C._functorch.peek_interpreter_stack() is None
